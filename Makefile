@@ -1,0 +1,45 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test serve lint fmt typecheck bench audio clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tertulia demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+serve: $(STAMP)
+	$(BIN)/tertulia serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy src/tertulia
+
+bench: $(STAMP)
+	$(BIN)/python bench/schedule.py
+
+# Renders the curriculum's audio steps with espeak-ng (Debian) into OGG/Opus.
+audio: $(STAMP)
+	command -v espeak-ng >/dev/null && command -v opusenc >/dev/null || \
+		(apt-get install -y espeak-ng opus-tools)
+	$(BIN)/python scripts/render_audio.py content/
+
+clean:
+	rm -rf $(VENV) var
