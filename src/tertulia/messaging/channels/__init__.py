@@ -1,0 +1,1 @@
+"""Channel kinds, one folder each; each speaks its provider's real API."""

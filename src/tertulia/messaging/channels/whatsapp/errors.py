@@ -1,0 +1,212 @@
+"""The one table that maps Cloud API errors to what the sender does about them.
+
+Errors reach us three ways: synchronously in the Graph error envelope of a failed POST, as a
+transport failure (timeout, dropped connection, HTTP 429/5xx without a usable body), and
+asynchronously in a `failed` status webhook. All three go through `action_for`, so a code
+means the same thing whichever way it arrived.
+
+`docs/whatsapp-errors.md` is generated from `ERROR_TABLE` by `render_markdown()`; a test fails
+when the two disagree. Regenerate with::
+
+    python -m tertulia.messaging.channels.whatsapp.errors > docs/whatsapp-errors.md
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass
+
+
+class Action(enum.StrEnum):
+    """What the sender does with a message whose send failed."""
+
+    # Try the same request again later, with exponential backoff and jitter, within the rate
+    # limit. If the failure left the request possibly accepted (see CloudAPIError.maybe_accepted)
+    # the sender must reconcile first instead of sending a second copy.
+    RETRY = "retry"
+    # The 24-hour customer-service window is closed: send the day's template instead, once.
+    RESEND_AS_TEMPLATE = "resend_as_template"
+    # This recipient cannot get this message; retrying will not help. Mark it and move on.
+    UNDELIVERABLE = "undeliverable"
+    # The channel itself is broken (token, account, templates, spam limits): stop sending on it
+    # and alert staff, so that we do not burn through the outbox or the number's quality.
+    PAUSE_CHANNEL = "pause_channel"
+    # We do not know this error: fail the message where staff will see it; never guess.
+    FAIL_VISIBLY = "fail_visibly"
+
+
+@dataclass(frozen=True)
+class ErrorRule:
+    """One row of the table: an inclusive range of codes (a single code has low == high)."""
+
+    low: int
+    high: int
+    action: Action
+    title: str
+    why: str
+
+    def matches(self, code: int) -> bool:
+        return self.low <= code <= self.high
+
+    @property
+    def label(self) -> str:
+        if self.low == self.high:
+            return str(self.low)
+        if self.low == 132000 and self.high == 132999:
+            return "132xxx"
+        return f"{self.low}–{self.high}"
+
+
+def _rule(code: int | tuple[int, int], action: Action, title: str, why: str) -> ErrorRule:
+    low, high = (code, code) if isinstance(code, int) else code
+    return ErrorRule(low, high, action, title, why)
+
+
+# Specific codes come before ranges: the first matching rule wins.
+ERROR_TABLE: tuple[ErrorRule, ...] = (
+    _rule(130429, Action.RETRY, "Rate limit hit",
+          "The phone number's throughput (80 msg/s by default) was exceeded."),
+    _rule(131056, Action.RETRY, "(Business Account, Consumer Account) pair rate limit hit",
+          "Too many messages to the same person in a short time (about one per 6 s)."),
+    _rule(131000, Action.RETRY, "Something went wrong",
+          "Transient failure inside Meta."),
+    _rule(131016, Action.RETRY, "Service unavailable",
+          "Meta is temporarily overloaded or down."),
+    _rule(4, Action.RETRY, "Too many calls (application rate limit)",
+          "Graph API call-count throttling of the app; it clears by itself."),
+    _rule(80007, Action.RETRY, "Rate limit issues (WhatsApp Business Account)",
+          "The business account's call rate was exceeded; it clears by itself."),
+    _rule(131047, Action.RESEND_AS_TEMPLATE, "Re-engagement message",
+          "More than 24 hours since the participant's last message: only a template may be sent."),
+    _rule(131026, Action.UNDELIVERABLE, "Message undeliverable",
+          "Not a WhatsApp user, old app version, or has not accepted the terms."),
+    _rule(131049, Action.UNDELIVERABLE, "Meta chose not to deliver",
+          "Per-user marketing limit for healthy ecosystem engagement."),
+    _rule(131050, Action.UNDELIVERABLE, "User has stopped marketing messages",
+          "The recipient opted out of marketing messages from this business."),
+    _rule(131051, Action.UNDELIVERABLE, "Unsupported message type",
+          "The recipient's app cannot show this message type."),
+    _rule(131030, Action.UNDELIVERABLE, "Recipient phone number not in allowed list",
+          "Test numbers may only message the recipients added in the app dashboard."),
+    _rule(368, Action.PAUSE_CHANNEL, "Temporarily blocked for policies violations",
+          "The account is restricted; sending more makes it worse."),
+    _rule(131048, Action.PAUSE_CHANNEL, "Spam rate limit hit",
+          "Too many recipients blocked or reported the number; stop and review content."),
+    _rule(131031, Action.PAUSE_CHANNEL, "Account has been locked",
+          "The business account is locked (policy or registration problem)."),
+    _rule(190, Action.PAUSE_CHANNEL, "Access token has expired",
+          "Every request will fail until staff set a new token."),
+    _rule((132000, 132999), Action.PAUSE_CHANNEL, "Template error",
+          "A template is missing, paused, rejected or its parameters do not match."),
+)  # fmt: skip
+
+# How transport-level failures (no Graph error code) are handled; part of the same table.
+TRANSPORT_RULES: tuple[tuple[str, Action, str], ...] = (
+    ("HTTP 429", Action.RETRY, "Throttled before Meta produced an error code."),
+    ("HTTP 5xx", Action.RETRY, "Server or gateway failure."),
+    ("timeout / connection dropped", Action.RETRY,
+     "Retried only after reconciliation: the request may have been accepted."),
+    ("any other code", Action.FAIL_VISIBLY, "Unknown to this table; a person must look at it."),
+)  # fmt: skip
+
+
+def rule_for(code: int | None) -> ErrorRule | None:
+    """The table row for a Cloud API error code, or None when the code is not in the table."""
+    if code is None:
+        return None
+    for rule in ERROR_TABLE:
+        if rule.matches(code):
+            return rule
+    return None
+
+
+def action_for(
+    code: int | None, *, http_status: int | None = None, transport_error: bool = False
+) -> Action:
+    """The action for an error, from its Cloud API code first, then from the transport.
+
+    `transport_error` is True for timeouts and dropped connections, which carry no code.
+    """
+    rule = rule_for(code)
+    if rule is not None:
+        return rule.action
+    if transport_error:
+        return Action.RETRY
+    if http_status is not None and (http_status == 429 or 500 <= http_status <= 599):
+        return Action.RETRY
+    return Action.FAIL_VISIBLY
+
+
+def backoff(
+    attempt: int,
+    base: float = 1.0,
+    cap: float = 300.0,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to wait before retry number `attempt` (1 for the first retry).
+
+    "Full jitter": a uniform draw in [0, min(cap, base * 2**(attempt-1))]. Spreading retries
+    over the whole interval keeps many workers that failed together (a 130429 burst) from
+    retrying together and failing together again.
+    """
+    attempt = max(1, attempt)
+    # Cap the exponent too, so a very large attempt number cannot overflow a float.
+    ceiling = min(cap, base * (2 ** min(attempt - 1, 62)))
+    return (rng or random).uniform(0.0, ceiling)
+
+
+def render_markdown() -> str:
+    """The table as Markdown, exactly as `docs/whatsapp-errors.md` holds it."""
+    lines = [
+        "# WhatsApp Cloud API errors and what tertulia does about them",
+        "",
+        "Generated from `src/tertulia/messaging/channels/whatsapp/errors.py` (`ERROR_TABLE`);",
+        "do not edit by hand. Regenerate with",
+        "`python -m tertulia.messaging.channels.whatsapp.errors > docs/whatsapp-errors.md`.",
+        "",
+        "The same table applies whether the error came back synchronously (the Graph error",
+        "envelope of the send request) or later in a `failed` status webhook.",
+        "",
+        "| Action | Meaning |",
+        "|---|---|",
+        "| `retry` | Send the same request again after exponential backoff with full jitter, "
+        "within the rate limit. |",
+        "| `resend_as_template` | The 24-hour window is closed: send the day's template "
+        "instead, once. |",
+        "| `undeliverable` | Mark the message undeliverable to this person; no retry. |",
+        "| `pause_channel` | Pause the whole channel and alert staff. |",
+        "| `fail_visibly` | Unknown error: fail the message where staff will see it. |",
+        "",
+        "## By Cloud API error code",
+        "",
+        "| Code | Title | Action | Why |",
+        "|---|---|---|---|",
+    ]
+    for rule in ERROR_TABLE:
+        lines.append(f"| {rule.label} | {rule.title} | `{rule.action.value}` | {rule.why} |")
+    lines += [
+        "",
+        "## Without an error code",
+        "",
+        "| Failure | Action | Why |",
+        "|---|---|---|",
+    ]
+    for failure, action, why in TRANSPORT_RULES:
+        lines.append(f"| {failure} | `{action.value}` | {why} |")
+    lines += [
+        "",
+        "## A request that may have been accepted",
+        "",
+        "A timeout or a dropped connection after the request was written leaves us not knowing",
+        "whether Meta accepted the message. The client marks such failures with",
+        "`maybe_accepted=True`; the sender must never re-send them blindly as a new message. It",
+        "first waits for a status webhook carrying the message's `biz_opaque_callback_data`",
+        "(our outbox reference, echoed by Meta), and only re-sends when none arrives in time.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")
