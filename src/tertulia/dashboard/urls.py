@@ -1,0 +1,11 @@
+from django.urls import path
+
+from tertulia.dashboard import views
+
+app_name = "dashboard"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("programs/<slug:slug>/", views.program, name="program"),
+    path("programs/<slug:slug>/retention.png", views.retention_plot, name="retention_png"),
+    path("programs/<slug:slug>/topics.png", views.topics_plot, name="topics_png"),
+]

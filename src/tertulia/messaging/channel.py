@@ -1,0 +1,71 @@
+"""The Channel interface every provider implements, and the registry of channel kinds.
+
+A channel only talks to its provider. Deciding what to send, writing the rows, retrying and
+recording statuses belong to the sender and the router, the same for every channel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One message to hand to a channel. `message_id` is our Message row's id: a channel that
+    can attach a client reference uses it, so a retry can be recognised."""
+
+    message_id: int
+    to: str
+    kind: str  # text | buttons | audio | video | image
+    text: str = ""
+    caption: str = ""
+    buttons: list[dict[str, str]] = field(default_factory=list)
+    media_file: Path | None = None
+    media_mime: str = ""
+    language: str = "es-PE"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_id: str
+
+
+class ChannelError(Exception):
+    """The provider refused a message. `permanent` errors are not retried."""
+
+    def __init__(self, message: str, *, code: str = "", permanent: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.permanent = permanent
+
+
+class Channel(Protocol):
+    kind: str
+
+    def send_many(self, outbounds: Sequence[Outbound]) -> list[SendResult | ChannelError]:
+        """Send each message; return, in the same order, its result or its error."""
+        ...
+
+    def reconcile(self, message_id: int) -> str | None:
+        """After a crash mid-send: the provider id if the provider accepted `message_id`, None
+        if it certainly did not. Raise ChannelError when it cannot tell."""
+        ...
+
+
+_registry: dict[str, Callable[[], Channel]] = {}
+
+
+def register(kind: str, factory: Callable[[], Channel]) -> None:
+    _registry[kind] = factory
+
+
+def get_channel(kind: str) -> Channel:
+    # Channel kinds may be configured per program ("whatsapp:peru"); the prefix is the kind.
+    base = kind.split(":", 1)[0]
+    try:
+        return _registry[base]()
+    except KeyError:
+        known = ", ".join(sorted(_registry)) or "none"
+        raise ChannelError(f"unknown channel kind '{kind}' (known: {known})") from None

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from tertulia.cohorts.models import Enrollment, Participant
+from tertulia.core.fields import EncryptedTextField
+from tertulia.programs.models import Step
+
+
+class Outbox(models.Model):
+    """One step of one day owed to one enrollment. The unique key (enrollment, day, step) is
+    what makes scheduling idempotent: running the scheduler again writes nothing new."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")  # waiting for a sender
+        SENDING = "sending", _("sending")  # claimed by a sender; its Message row exists
+        SENT = "sent", _("sent")  # the channel accepted it
+        FAILED = "failed", _("failed")  # the channel refused it for good
+        CANCELLED = "cancelled", _("cancelled")  # not sent: he opted out before it went
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="+")
+    enrollment = models.ForeignKey(
+        Enrollment, on_delete=models.CASCADE, related_name="outbox", null=True, blank=True
+    )
+    # A program step has a day and a step; a service message (a keyword's answer) has a body.
+    day = models.SmallIntegerField(null=True, blank=True)
+    step = models.ForeignKey(Step, on_delete=models.PROTECT, related_name="+", null=True)
+    body = EncryptedTextField(blank=True)
+    channel = models.CharField(max_length=60)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    due_at = models.DateTimeField()
+    claimed_by = models.CharField(max_length=40, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("outbox item")
+        verbose_name_plural = _("outbox")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enrollment", "day", "step"], name="outbox_unique_enrollment_day_step"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="outbox_status_due"),
+            models.Index(fields=["claimed_by"], name="outbox_claimed_by"),
+        ]
+
+    def __str__(self) -> str:
+        return f"outbox {self.pk} (day {self.day}, {self.status})"
+
+
+class Message(models.Model):
+    """Every message in and out, written before anything else happens with it."""
+
+    class Direction(models.TextChoices):
+        IN = "in", _("inbound")
+        OUT = "out", _("outbound")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")  # outbound row written; not yet handed to the channel
+        SENT = "sent", _("sent")  # accepted by the channel
+        DELIVERED = "delivered", _("delivered")  # reached his phone
+        READ = "read", _("read")  # he opened it
+        FAILED = "failed", _("failed")  # the channel gave up
+        RECEIVED = "received", _("received")  # inbound, stored and not yet routed
+        ROUTED = "routed", _("routed")  # inbound, routed
+
+    class Route(models.TextChoices):
+        NONE = "", _("not routed")
+        KEYWORD = "keyword", _("keyword")
+        CHECKIN = "checkin", _("check-in answer")
+        FACILITATOR = "facilitator", _("waiting for a facilitator")
+
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    participant = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="messages", null=True, blank=True
+    )
+    enrollment = models.ForeignKey(
+        Enrollment, on_delete=models.SET_NULL, related_name="messages", null=True, blank=True
+    )
+    channel = models.CharField(max_length=60)
+    provider_id = models.CharField(max_length=200, blank=True)
+    outbox = models.OneToOneField(
+        Outbox, on_delete=models.SET_NULL, null=True, blank=True, related_name="message"
+    )
+    kind = models.CharField(max_length=20, default="text")
+    body = EncryptedTextField(blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    route = models.CharField(max_length=12, choices=Route.choices, blank=True, default="")
+    keyword = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=20, blank=True)
+    handled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        constraints = [
+            # Providers retry webhooks for days: an inbound message is stored once.
+            models.UniqueConstraint(
+                fields=["channel", "direction", "provider_id"],
+                condition=~models.Q(provider_id=""),
+                name="message_unique_provider_id",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["participant", "direction", "created_at"]),
+            models.Index(fields=["route", "handled_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.pk} ({self.direction}, {self.status})"
+
+
+class CheckInResponse(models.Model):
+    """A participant's answer to a day's check-in question."""
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="checkins")
+    step = models.ForeignKey(Step, on_delete=models.PROTECT, related_name="+")
+    day = models.SmallIntegerField()
+    answer_key = models.CharField(max_length=60)
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True)
+    answered_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["enrollment", "step"], name="checkin_unique_answer")
+        ]
+
+    def __str__(self) -> str:
+        return f"check-in day {self.day}: {self.answer_key}"

@@ -1,0 +1,186 @@
+"""The scheduler: what is due now? It answers with set-based SQL, one statement per batch of
+(cohort, time zone) groups, never a Python loop over participants.
+
+Each run schedules at most one day per enrollment and per local calendar day, the day after
+the last one he was given. So a crash, a second run or a late start never sends a day twice
+and never skips one; after an outage, missed days follow one a day instead of all at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.db import connection, transaction
+from django.db.models import Count, Q
+
+from tertulia.cohorts.models import Cohort, Enrollment, Participant
+from tertulia.messaging.models import Outbox
+from tertulia.programs.models import Day, Step
+
+DROP_AFTER = dt.timedelta(days=7)
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Group:
+    cohort_id: int
+    timezone: str
+    due_day: int  # the last day that may be scheduled now (capped at the curriculum's last)
+    today: dt.date  # the group's local date
+    finished: bool  # the program is over for this group
+
+
+@dataclass
+class ScheduleReport:
+    groups: int = 0
+    outbox_written: int = 0
+    enrollments_advanced: int = 0
+    completed: int = 0
+    dropped: int = 0
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
+
+
+def due_groups(now: dt.datetime) -> list[Group]:
+    """Every (cohort, time zone) with receiving enrollments, and which day is due there."""
+    rows = (
+        Enrollment.objects.filter(state__in=Enrollment.RECEIVING)
+        .values("cohort_id", "participant__timezone")
+        .annotate(n=Count("id"))
+    )
+    cohorts = {
+        c.id: c
+        for c in Cohort.objects.filter(id__in={r["cohort_id"] for r in rows}).select_related(
+            "curriculum"
+        )
+    }
+    groups = []
+    for row in rows:
+        cohort = cohorts[row["cohort_id"]]
+        local = now.astimezone(_zone(row["participant__timezone"]))
+        day = (local.date() - cohort.start_date).days
+        if local.time() < cohort.send_time:
+            day -= 1
+        if day < cohort.curriculum.first_day:
+            continue
+        groups.append(
+            Group(
+                cohort_id=cohort.id,
+                timezone=row["participant__timezone"],
+                due_day=min(day, cohort.curriculum.last_day),
+                today=local.date(),
+                finished=day > cohort.curriculum.last_day,
+            )
+        )
+    return groups
+
+
+def _values_sql(groups: list[Group]) -> tuple[str, list[object]]:
+    if connection.vendor == "postgresql":
+        row = "(%s::bigint, %s::text, %s::integer, %s::date)"
+    else:
+        row = "(%s, %s, %s, %s)"
+    params: list[object] = []
+    for g in groups:
+        params += [g.cohort_id, g.timezone, g.due_day, g.today]
+    return ", ".join([row] * len(groups)), params
+
+
+def _tables() -> dict[str, str]:
+    return {
+        "enrollment": Enrollment._meta.db_table,
+        "participant": Participant._meta.db_table,
+        "cohort": Cohort._meta.db_table,
+        "day": Day._meta.db_table,
+        "step": Step._meta.db_table,
+        "outbox": Outbox._meta.db_table,
+    }
+
+
+# Enrollments of a due group that are owed their next day today.
+_OWED_JOINS = """
+    FROM {enrollment} e
+    JOIN {participant} p ON p.id = e.participant_id
+    JOIN due ON due.cohort_id = e.cohort_id AND due.tz = p.timezone
+"""
+_OWED_WHERE = """
+    e.state IN ('active', 'dropped')
+    AND e.current_day + 1 <= due.due_day
+    AND (e.last_scheduled_on IS NULL OR e.last_scheduled_on < due.today)
+"""
+
+
+def _schedule_batch(groups: list[Group], now: dt.datetime) -> tuple[int, int]:
+    values, params = _values_sql(groups)
+    t = _tables()
+    cte = f"WITH due(cohort_id, tz, due_day, today) AS (VALUES {values}) "
+    joins, where = _OWED_JOINS.format(**t), _OWED_WHERE
+    insert = (
+        f"{cte}INSERT INTO {t['outbox']} (participant_id, enrollment_id, day, step_id, body,"
+        " channel, status, due_at, claimed_by, attempts, error, created_at)"
+        " SELECT e.participant_id, e.id, d.number, s.id, '', c.channel, 'queued', %s, '', 0,"
+        f" '', %s {joins}"
+        f" JOIN {t['cohort']} c ON c.id = e.cohort_id"
+        f" JOIN {t['day']} d ON d.curriculum_id = c.curriculum_id"
+        "  AND d.number = e.current_day + 1"
+        f" JOIN {t['step']} s ON s.day_id = d.id"
+        f" WHERE {where} ORDER BY e.id, s.position ON CONFLICT DO NOTHING"
+    )
+    # The UPDATE matches exactly the enrollments the INSERT served, inside one transaction.
+    # Only table names are interpolated (from model metadata); every value is a parameter.
+    update = (
+        f"{cte}UPDATE {t['enrollment']} SET current_day = current_day + 1,"
+        " last_scheduled_on = (SELECT due.today FROM due"
+        f"  JOIN {t['participant']} p ON p.timezone = due.tz"
+        f"  WHERE due.cohort_id = {t['enrollment']}.cohort_id"
+        f"  AND p.id = {t['enrollment']}.participant_id)"
+        f" WHERE id IN (SELECT e.id {joins} WHERE {where})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(insert, [*params, now, now])
+        written = cursor.rowcount
+        cursor.execute(update, params)
+        advanced = cursor.rowcount
+    return written, advanced
+
+
+def outbox_enqueue_due(*, now: dt.datetime) -> ScheduleReport:
+    """Write the Outbox rows that are due at `now`, and close enrollments whose program ended."""
+    report = ScheduleReport()
+    groups = due_groups(now)
+    report.groups = len(groups)
+    for start in range(0, len(groups), BATCH):
+        batch = groups[start : start + BATCH]
+        with transaction.atomic():
+            written, advanced = _schedule_batch(batch, now)
+        report.outbox_written += written
+        report.enrollments_advanced += advanced
+    finished = [g for g in groups if g.finished]
+    with transaction.atomic():
+        for g in finished:
+            ended = Enrollment.objects.filter(
+                cohort_id=g.cohort_id,
+                participant__timezone=g.timezone,
+                state__in=Enrollment.RECEIVING,
+                ended_at__isnull=True,
+                current_day__gte=g.due_day,
+            )
+            report.completed += ended.filter(state=Enrollment.State.ACTIVE).update(
+                state=Enrollment.State.COMPLETED, ended_at=now
+            )
+            ended.update(ended_at=now)
+        report.dropped = (
+            Enrollment.objects.filter(state=Enrollment.State.ACTIVE, ended_at__isnull=True)
+            .filter(
+                Q(last_engaged_at__lt=now - DROP_AFTER)
+                | Q(last_engaged_at__isnull=True, enrolled_at__lt=now - DROP_AFTER)
+            )
+            .update(state=Enrollment.State.DROPPED)
+        )
+    return report

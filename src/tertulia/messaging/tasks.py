@@ -1,0 +1,59 @@
+"""Background work, through Django's Tasks API: the same code runs on the embedded database
+queue and on Redis/RQ. Tasks take ids and times, never objects, and only call services."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+from django_tasks import task
+
+from tertulia.core import clock
+from tertulia.messaging.models import Outbox
+from tertulia.messaging.router import message_route
+from tertulia.messaging.scheduler import outbox_enqueue_due
+from tertulia.messaging.sender import outbox_recover_stale, outbox_send_batch
+
+SEND_BATCHES_PER_TASK = 20
+
+
+def _when(iso: str | None) -> dt.datetime:
+    return dt.datetime.fromisoformat(iso) if iso else clock.now()
+
+
+@task()
+def schedule_due_task(now_iso: str | None = None) -> dict[str, int]:
+    """Write what is due into the Outbox, then start sending it."""
+    now = _when(now_iso)
+    report = outbox_enqueue_due(now=now)
+    outbox_recover_stale(now=now)
+    if report.outbox_written:
+        transaction.on_commit(lambda: send_outbox_task.enqueue(now.isoformat()))
+    return {"outbox_written": report.outbox_written, "completed": report.completed}
+
+
+@task()
+def send_outbox_task(now_iso: str | None = None) -> int:
+    """Drain due Outbox rows in batches; hand what is left to a fresh task."""
+    now = _when(now_iso)
+    sent = 0
+    for _ in range(SEND_BATCHES_PER_TASK):
+        report = outbox_send_batch(now=now)
+        sent += report.sent
+        if report.claimed == 0:
+            return sent
+    if Outbox.objects.filter(status=Outbox.Status.QUEUED, due_at__lte=now).exists():
+        send_outbox_task.enqueue(now.isoformat())
+    return sent
+
+
+@task()
+def route_inbound_task(message_id: int, now_iso: str | None = None) -> str:
+    """Route one stored inbound message, then send any answer it produced."""
+    now = _when(now_iso)
+    route = message_route(message_id=message_id, now=now)
+    if Outbox.objects.filter(
+        status=Outbox.Status.QUEUED, due_at__lte=now, step__isnull=True
+    ).exists():
+        transaction.on_commit(lambda: send_outbox_task.enqueue(now.isoformat()))
+    return route

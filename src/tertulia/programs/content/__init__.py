@@ -1,0 +1,1 @@
+"""Curriculum files: reading them with line numbers, linting them, importing them."""

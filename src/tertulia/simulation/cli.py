@@ -1,0 +1,111 @@
+"""`tertulia demo`: a whole program, from nothing, in simulated time."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("--cohorts", default=2, show_default=True, help="Cohorts to simulate.")
+@click.option("--size", default=50, show_default=True, help="Men per cohort.")
+@click.option("--seed", default=2022, show_default=True, help="Same seed, same run.")
+@click.option(
+    "--content",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Curriculum folder [default: content/guy-talk/es-PE].",
+)
+@click.option("--reply-probability", default=0.6, show_default=True)
+@click.option("--dropout-hazard", default=0.012, show_default=True, help="Per man per day.")
+@click.option("--optout-rate", default=0.08, show_default=True, help="Over the program.")
+@click.option("--reply-delay", default=90.0, show_default=True, help="Mean minutes.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Report folder.")
+def demo(
+    cohorts: int,
+    size: int,
+    seed: int,
+    content: Path | None,
+    reply_probability: float,
+    dropout_hazard: float,
+    optout_rate: float,
+    reply_delay: float,
+    out: Path | None,
+) -> None:
+    """Import the bundled curriculum, run cohorts of simulated men through the 30 days, print
+    the funnel and write an HTML report with its plots."""
+    from tertulia.cli import setup_django
+
+    started = time.perf_counter()
+    setup_django(migrate=True)
+    from django.conf import settings
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from tertulia.dashboard.report import report_write
+    from tertulia.dashboard.selectors import funnel_lines, program_funnel, today_in
+    from tertulia.programs.services import CurriculumInvalid
+    from tertulia.simulation.population import Behaviour
+    from tertulia.simulation.services import demo_reset, demo_run, demo_setup
+
+    console = Console()
+    content = content or Path(settings.TERTULIA_CONTENT_DIR) / "guy-talk" / "es-PE"
+    if not content.is_dir():
+        raise click.ClickException(
+            f"curriculum folder '{content}' not found; run from the repository root or pass "
+            "--content PATH"
+        )
+    behaviour = Behaviour(
+        reply_probability=reply_probability,
+        daily_dropout_hazard=dropout_hazard,
+        optout_rate=optout_rate,
+        reply_delay_minutes=reply_delay,
+    )
+    demo_reset()
+    try:
+        run, simulation = demo_setup(
+            content=content,
+            cohorts=cohorts,
+            size=size,
+            seed=seed,
+            behaviour=behaviour,
+            today=today_in(settings.TIME_ZONE),
+        )
+    except CurriculumInvalid as exc:
+        for problem in exc.problems:
+            console.print(str(problem))
+        raise click.ClickException("the curriculum has problems; nothing was run") from exc
+    total_days = run.curriculum.last_day - run.curriculum.first_day + 2
+    console.print(
+        f"[bold]tertulia demo[/bold]: {cohorts} cohorts × {size} simulated men, curriculum "
+        f"{run.curriculum}, seed {seed}"
+    )
+    with Progress(
+        TextColumn("Simulating day {task.completed}/{task.total}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        bar = progress.add_task("days", total=total_days)
+        demo_run(simulation, on_day=lambda _day: progress.advance(bar))
+
+    funnel = program_funnel(run.cohorts)
+    table = Table(title="Funnel", show_header=False)
+    for label, value in funnel_lines(funnel):
+        table.add_row(label, value)
+    console.print(table)
+    topics = Table(title="Check-in response rate by topic")
+    for column in ("Topic", "Sent", "Answered", "Rate"):
+        topics.add_column(column)
+    for row in funnel.checkins_by_topic.sort_values("rate", ascending=False).itertuples():
+        topics.add_row(row.label, f"{row.sent:,}", f"{row.answered:,}", f"{row.rate:.0%}")
+    console.print(topics)
+    out = out or Path(settings.TERTULIA_REPORTS_DIR) / "demo"
+    path = report_write(
+        cohorts=run.cohorts, funnel=funnel, out_dir=out, title="Hablemos Entre Patas — demo"
+    )
+    console.print(f"Report: {path}")
+    console.print(f"Done in {time.perf_counter() - started:.1f} s. See it live: tertulia serve")
