@@ -1,0 +1,122 @@
+"""`tertulia fake-whatsapp`: run the fake Cloud API server in the foreground.
+
+Point a channel's base URL at the printed address (and its token / app secret at the same
+values) to run the demo or the benchmarks without Meta."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import click
+
+from .fake_server import FakeConfig, FakeWhatsApp
+
+
+@click.command("fake-whatsapp")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--webhook-url", default=None, help="Where to post signed webhooks.")
+@click.option("--app-secret", default=FakeConfig.app_secret, show_default=True)
+@click.option("--token", default=FakeConfig.token, show_default=True, help="Bearer token.")
+@click.option("--phone-number-id", default=FakeConfig.phone_number_id, show_default=True)
+@click.option("--display-phone-number", default=FakeConfig.display_phone_number)
+@click.option("--waba-id", default=FakeConfig.waba_id)
+@click.option("--latency-ms", default=0.0, type=float, show_default=True)
+@click.option("--latency-jitter-ms", default=0.0, type=float, show_default=True)
+@click.option("--fault-429", default=0.0, type=float, help="Rate of 429 / 130429 answers.")
+@click.option("--fault-5xx", default=0.0, type=float, help="Rate of 503 answers.")
+@click.option("--fault-timeout", default=0.0, type=float, help="Rate of hangs, not accepted.")
+@click.option(
+    "--fault-timeout-accepted", default=0.0, type=float, help="Rate of hangs after accepting."
+)
+@click.option("--fault-131047-sync", default=0.0, type=float)
+@click.option("--fault-131047-async", default=0.0, type=float)
+@click.option("--hang-seconds", default=30.0, type=float, show_default=True)
+@click.option("--enforce-window/--no-enforce-window", default=False, show_default=True)
+@click.option("--mps-limit", default=None, type=float, help="Answer 130429 above this rate.")
+@click.option("--status-delay-ms", default=0.0, type=float, show_default=True)
+@click.option("--status-batch", default=50, type=int, show_default=True)
+@click.option("--read-probability", default=1.0, type=float, show_default=True)
+@click.option("--duplicate-webhooks", default=0.0, type=float, help="Rate of re-deliveries.")
+@click.option("--reply-probability", default=0.0, type=float, show_default=True)
+@click.option("--reply-delay-ms", default=0.0, type=float, show_default=True)
+@click.option("--log-path", default=None, help="Append accepted messages to this JSONL file.")
+@click.option("--seed", default=None, type=int)
+def fake_whatsapp(
+    host: str,
+    port: int,
+    webhook_url: str | None,
+    app_secret: str,
+    token: str,
+    phone_number_id: str,
+    display_phone_number: str,
+    waba_id: str,
+    latency_ms: float,
+    latency_jitter_ms: float,
+    fault_429: float,
+    fault_5xx: float,
+    fault_timeout: float,
+    fault_timeout_accepted: float,
+    fault_131047_sync: float,
+    fault_131047_async: float,
+    hang_seconds: float,
+    enforce_window: bool,
+    mps_limit: float | None,
+    status_delay_ms: float,
+    status_batch: int,
+    read_probability: float,
+    duplicate_webhooks: float,
+    reply_probability: float,
+    reply_delay_ms: float,
+    log_path: str | None,
+    seed: int | None,
+) -> None:
+    """Run a fake WhatsApp Business Cloud API server (messages, media, signed webhooks)."""
+    config = FakeConfig(
+        token=token,
+        app_secret=app_secret,
+        phone_number_id=phone_number_id,
+        display_phone_number=display_phone_number,
+        waba_id=waba_id,
+        webhook_url=webhook_url,
+        latency_ms=latency_ms,
+        latency_jitter_ms=latency_jitter_ms,
+        fault_429=fault_429,
+        fault_5xx=fault_5xx,
+        fault_timeout=fault_timeout,
+        fault_timeout_accepted=fault_timeout_accepted,
+        fault_131047_sync=fault_131047_sync,
+        fault_131047_async=fault_131047_async,
+        hang_seconds=hang_seconds,
+        enforce_window=enforce_window,
+        mps_limit=mps_limit,
+        status_delay_ms=status_delay_ms,
+        status_batch=status_batch,
+        read_probability=read_probability,
+        duplicate_webhook_probability=duplicate_webhooks,
+        reply_probability=reply_probability,
+        reply_delay_ms=reply_delay_ms,
+        log_path=log_path,
+        seed=seed,
+    )
+    asyncio.run(_serve(FakeWhatsApp(config), host, port))
+
+
+async def _serve(fake: FakeWhatsApp, host: str, port: int) -> None:
+    await fake.start_async(host, port)
+    click.echo(f"fake WhatsApp Cloud API on {fake.base_url}")
+    click.echo(f"  send to  {fake.messages_url}")
+    if fake.config.webhook_url:
+        click.echo(f"  webhooks {fake.config.webhook_url}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await fake.stop_async()
+        click.echo(f"accepted {len(fake.log)} messages; webhooks: {fake.webhook_stats}")
