@@ -17,7 +17,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from tertulia.trials.analysis import latex  # noqa: E402
-from tertulia.trials.analysis.tables import adjusted_label, num, pvalue, result_rows  # noqa: E402
+from tertulia.trials.analysis.tables import (  # noqa: E402
+    adjusted_label,
+    num,
+    p_text,
+    pvalue,
+    result_rows,
+)
 
 PALETTE = ("#1b6ca8", "#c0392b", "#2e8b57", "#8e44ad", "#d35400", "#555555")
 FIGURES = "figures"
@@ -49,12 +55,18 @@ def _family_colours(results: dict[str, Any]) -> dict[str, str]:
     return {f: PALETTE[i % len(PALETTE)] for i, f in enumerate(families)}
 
 
+def _family_labels(results: dict[str, Any]) -> dict[str, str]:
+    plan = results["provenance"]["plan"]
+    return {f["name"]: f["label"] or f["name"] for f in plan.get("families", [])}
+
+
 def coefficient_plot(results: dict[str, Any], path: Path) -> Path | None:
     """ITT and 95% CI per outcome in control-group SDs, so outcomes share one axis."""
     rows = [o for o in results["outcomes"] if not o.get("skipped") and o.get("control_sd")]
     if not rows:
         return None
     colours = _family_colours(results)
+    family_labels = _family_labels(results)
     height = 1.2 + 0.42 * len(rows)
     fig, ax = plt.subplots(figsize=(8.5, height), dpi=130)
     labels = []
@@ -68,23 +80,25 @@ def coefficient_plot(results: dict[str, Any], path: Path) -> Path | None:
             est, i, marker="D" if row["is_index"] else "o", color=colour,
             markersize=8 if row["is_index"] else 6,
         )
-        labels.append(row["label"])
+        labels.append(row["label"] if row["higher_is_better"] else f"{row['label']} (↓ better)")
     ax.axvline(0, color="#333333", linewidth=0.8)
     ax.set_yticks(range(len(rows)), labels)
     for tick, row in zip(ax.get_yticklabels(), reversed(rows), strict=True):
         if row["is_index"]:
             tick.set_fontweight("bold")
-    ax.set_xlabel("ITT effect in SDs of the control group (95% CI)")
+    ax.set_xlabel("ITT effect in SDs of the control group, 95% CI (indices: higher = better)")
     ax.set_title("Intention-to-treat effects", loc="left", fontsize=12)
     handles = [
-        plt.Line2D([], [], color=c, marker="o", linewidth=1.6, label=f)
+        plt.Line2D([], [], color=c, marker="o", linewidth=1.6, label=family_labels.get(f, f))
         for f, c in colours.items()
     ]
-    ax.legend(handles=handles, loc="lower right", fontsize=8, frameon=False)
+    # In a strip reserved below the axis label, so it never covers an interval or the title.
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8.5,
+               frameon=False)
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.35 / height, 1, 1))
     fig.savefig(path)
     plt.close(fig)
     return path
@@ -109,7 +123,7 @@ def balance_plot(results: dict[str, Any], path: Path) -> Path | None:
     joint = results["balance"].get("joint_test")
     title = "Baseline balance"
     if joint:
-        title += f"  (joint F = {joint['f']:.2f}, p = {pvalue(joint['p'])})"
+        title += f"  (joint F = {joint['f']:.2f}, {p_text(joint['p'])})"
     ax.set_title(title, loc="left", fontsize=12)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
@@ -136,7 +150,7 @@ def attrition_plot(results: dict[str, Any], path: Path) -> Path | None:
     ax.set_ylim(0, max(100 * (r + e) for r, e in zip(rates, errors, strict=True)) * 1.25)
     ax.set_title(
         f"Attrition by arm: difference {100 * attrition['difference']:+.1f} pp, "
-        f"p = {pvalue(attrition['p'])}",
+        f"{p_text(attrition['p'])}",
         loc="left", fontsize=11,
     )
     ax.spines[["top", "right"]].set_visible(False)
@@ -241,7 +255,7 @@ def render_html(results: dict[str, Any], figures: dict[str, Path | None], out: P
             parts.append(
                 "<p>" + esc(
                     f"Joint test of orthogonality ({label}): F({joint['df_num']}, "
-                    f"{joint['df_denom']:.0f}) = {joint['f']:.2f}, p = {pvalue(joint['p'])}, "
+                    f"{joint['df_denom']:.0f}) = {joint['f']:.2f}, {p_text(joint['p'])}, "
                     f"N = {joint['n']:,} ({joint['cov_type']})."
                 ) + "</p>"
             )
@@ -262,7 +276,7 @@ def render_html(results: dict[str, Any], figures: dict[str, Path | None], out: P
         if selective:
             parts.append("<p>" + esc(
                 f"Selective attrition (assignment × baseline interactions jointly zero): "
-                f"F = {selective['f']:.2f}, p = {pvalue(selective['p'])}."
+                f"F = {selective['f']:.2f}, {p_text(selective['p'])}."
             ) + "</p>")
         if figures.get("attrition"):
             parts.append(_img(figures["attrition"], out, "Attrition plot"))

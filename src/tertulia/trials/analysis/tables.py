@@ -19,6 +19,12 @@ def pvalue(value: float | None) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def p_text(value: float | None) -> str:
+    """'p = 0.123' or 'p < 0.001', for sentences and titles."""
+    text = pvalue(value)
+    return f"p {text[0]} {text[1:]}" if text.startswith("<") else f"p = {text}"
+
+
 def stars(p: float | None) -> str:
     if p is None:
         return ""
