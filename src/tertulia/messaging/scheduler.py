@@ -119,13 +119,15 @@ _OWED_WHERE = """
 def _schedule_batch(groups: list[Group], now: dt.datetime) -> tuple[int, int]:
     values, params = _values_sql(groups)
     t = _tables()
+    # The WITH clause sits inside the statements, not before them: SQLite reports no row count
+    # for a statement that starts with WITH.
     cte = f"WITH due(cohort_id, tz, due_day, today) AS (VALUES {values}) "
     joins, where = _OWED_JOINS.format(**t), _OWED_WHERE
     insert = (
-        f"{cte}INSERT INTO {t['outbox']} (participant_id, enrollment_id, day, step_id, body,"
-        " channel, status, due_at, claimed_by, attempts, error, created_at)"
-        " SELECT e.participant_id, e.id, d.number, s.id, '', c.channel, 'queued', %s, '', 0,"
-        f" '', %s {joins}"
+        f"INSERT INTO {t['outbox']} (participant_id, enrollment_id, day, step_id, body,"
+        " channel, status, due_at, claimed_by, attempts, error, created_at) "
+        f"{cte}SELECT e.participant_id, e.id, d.number, s.id, '', c.channel, 'queued', %s, '',"
+        f" 0, '', %s {joins}"
         f" JOIN {t['cohort']} c ON c.id = e.cohort_id"
         f" JOIN {t['day']} d ON d.curriculum_id = c.curriculum_id"
         "  AND d.number = e.current_day + 1"
@@ -135,17 +137,17 @@ def _schedule_batch(groups: list[Group], now: dt.datetime) -> tuple[int, int]:
     # The UPDATE matches exactly the enrollments the INSERT served, inside one transaction.
     # Only table names are interpolated (from model metadata); every value is a parameter.
     update = (
-        f"{cte}UPDATE {t['enrollment']} SET current_day = current_day + 1,"
-        " last_scheduled_on = (SELECT due.today FROM due"
+        f"UPDATE {t['enrollment']} SET current_day = current_day + 1, last_scheduled_on = ("
+        f"{cte}SELECT due.today FROM due"
         f"  JOIN {t['participant']} p ON p.timezone = due.tz"
         f"  WHERE due.cohort_id = {t['enrollment']}.cohort_id"
         f"  AND p.id = {t['enrollment']}.participant_id)"
-        f" WHERE id IN (SELECT e.id {joins} WHERE {where})"
+        f" WHERE id IN ({cte}SELECT e.id {joins} WHERE {where})"
     )
     with connection.cursor() as cursor:
         cursor.execute(insert, [*params, now, now])
         written = cursor.rowcount
-        cursor.execute(update, params)
+        cursor.execute(update, params + params)
         advanced = cursor.rowcount
     return written, advanced
 
@@ -171,9 +173,11 @@ def outbox_enqueue_due(*, now: dt.datetime) -> ScheduleReport:
                 ended_at__isnull=True,
                 current_day__gte=g.due_day,
             )
-            report.completed += ended.filter(state=Enrollment.State.ACTIVE).update(
-                state=Enrollment.State.COMPLETED, ended_at=now
-            )
+            # Completed: reached the end still engaged; silent for the last week: dropped.
+            report.completed += ended.filter(
+                state=Enrollment.State.ACTIVE, last_engaged_at__gte=now - DROP_AFTER
+            ).update(state=Enrollment.State.COMPLETED, ended_at=now)
+            ended.filter(state=Enrollment.State.ACTIVE).update(state=Enrollment.State.DROPPED)
             ended.update(ended_at=now)
         report.dropped = (
             Enrollment.objects.filter(state=Enrollment.State.ACTIVE, ended_at__isnull=True)
