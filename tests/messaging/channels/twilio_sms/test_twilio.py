@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from urllib.parse import parse_qsl
 
 import pytest
@@ -38,9 +39,9 @@ def client_for(fake: FakeTwilio, **kwargs: object) -> TwilioSMSClient:
 
 
 @pytest.fixture
-def fake() -> FakeTwilio:
+def fake() -> Iterator[FakeTwilio]:
     with run_fake_twilio(account_sid=SID, auth_token=TOKEN, hang_seconds=5) as server:
-        yield server  # type: ignore[misc]
+        yield server
 
 
 def test_send_through_official_client(fake: FakeTwilio) -> None:
@@ -107,7 +108,7 @@ def test_signed_status_callbacks_and_inbound(receiver: Receiver) -> None:
         params = dict(parse_qsl(request.body.decode()))
         assert verify(receiver.url, params, request.headers[SIGNATURE_HEADER], TOKEN)
         forms.append(params)
-    by_sid = {}
+    by_sid: dict[str, list[str | None]] = {}
     for form in forms:
         by_sid.setdefault(form["MessageSid"], []).append(form.get("MessageStatus"))
     assert by_sid[ok.sid] == ["sent", "delivered"]

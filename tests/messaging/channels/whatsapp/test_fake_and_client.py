@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,9 +61,9 @@ def inbound(receiver: Receiver) -> list[InboundEvent]:
 
 
 @pytest.fixture
-def fake() -> FakeWhatsApp:
+def fake() -> Iterator[FakeWhatsApp]:
     with run_fake_whatsapp(token=TOKEN, app_secret=SECRET, hang_seconds=5) as server:
-        yield server  # type: ignore[misc]
+        yield server
 
 
 def test_send_text_success_and_log(fake: FakeWhatsApp) -> None:
@@ -285,7 +286,7 @@ def test_enforced_window_fails_free_form_until_the_participant_writes(
 
 def test_throughput_and_pair_limits() -> None:
     with run_fake_whatsapp(token=TOKEN, mps_limit=5) as fake, client_for(fake) as client:
-        codes = []
+        codes: list[int | None] = []
         for i in range(8):
             try:
                 client.send(text_payload(f"5198765{i:04d}", "x")[0])

@@ -180,9 +180,7 @@ class FakeTwilio:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server  # the only way aiohttp exposes the bound port
-        assert server is not None and server.sockets
-        self.base_url = f"http://{host}:{server.sockets[0].getsockname()[1]}"
+        self.base_url = f"http://{host}:{self._runner.addresses[0][1]}"
         self._session = ClientSession(timeout=ClientTimeout(total=10))
 
     async def _stop_async(self) -> None:

@@ -428,7 +428,7 @@ def error_from_response(http_status: int, content: bytes) -> CloudAPIError:
         document = json.loads(content)
     except (ValueError, RecursionError):
         document = None
-    error = document.get("error") if isinstance(document, dict) else None
+    error: Any = document.get("error") if isinstance(document, dict) else None
     if not isinstance(error, dict):
         # No Graph envelope: an intermediary (load balancer, gateway) answered. A 502/504 from a
         # gateway may hide a request Meta did accept, so it is not safe to resend blindly.
@@ -445,8 +445,10 @@ def error_from_response(http_status: int, content: bytes) -> CloudAPIError:
         code = int(error["code"])
     subcode = error.get("error_subcode")
     subcode = subcode if isinstance(subcode, int) and not isinstance(subcode, bool) else None
-    message = error.get("message") if isinstance(error.get("message"), str) else ""
-    error_data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
+    message: str = error["message"] if isinstance(error.get("message"), str) else ""
+    error_data: dict[str, Any] = (
+        error["error_data"] if isinstance(error.get("error_data"), dict) else {}
+    )
     details = error_data.get("details") if isinstance(error_data.get("details"), str) else None
     return CloudAPIError(
         code=code,

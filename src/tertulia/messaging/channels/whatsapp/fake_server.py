@@ -47,7 +47,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -373,9 +373,12 @@ def validate_message(payload: Any, config: FakeConfig | None = None) -> None:
     kind = payload.get("type", "text")
     if kind not in MESSAGE_TYPES:
         raise GraphError(131009, f"Param type must be one of {sorted(MESSAGE_TYPES)}.")
-    body = payload.get(kind)
-    if not isinstance(body, dict) and kind != "contacts":
+    raw_body = payload.get(kind)
+    if not isinstance(raw_body, dict):
+        if kind == "contacts" and isinstance(raw_body, list):
+            return
         raise GraphError(131008, f"The parameter {kind} is required.")
+    body: dict[str, Any] = raw_body
     if kind == "text":
         text = _require_str(body, "body", "text['body']")
         _max_len(text, 4096, "text['body']")
@@ -667,9 +670,7 @@ class FakeWhatsApp:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, backlog=1024)
         await site.start()
-        server = site._server  # the only way aiohttp exposes the bound port
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = int(self._runner.addresses[0][1])
         self.base_url = f"http://{host}:{self.port}"
         if self.config.webhook_url:
             self._session = ClientSession(
@@ -932,13 +933,17 @@ class FakeWhatsApp:
 
     # -- webhooks --------------------------------------------------------------------------------
 
-    def _later(self, delay_s: float, coro_factory: Callable[[], Any]) -> None:
-        assert self._loop is not None
+    def _later(self, delay_s: float, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` after `delay_s` seconds, tracked so that `wait_idle` and `stop` see it."""
 
         async def run() -> None:
-            if delay_s > 0:
-                await asyncio.sleep(delay_s)
-            await coro_factory()
+            try:
+                if delay_s > 0:
+                    await asyncio.sleep(delay_s)
+            except asyncio.CancelledError:
+                coro.close()  # never started: close it quietly
+                raise
+            await coro
 
         task = asyncio.ensure_future(run())
         self._pending.add(task)
@@ -990,7 +995,7 @@ class FakeWhatsApp:
         if error is not None:
             failed = self._status(entry, "failed", now + step, error)
             if self.config.webhook_url:
-                self._later(step, lambda: self._enqueue("status", failed))
+                self._later(step, self._enqueue("status", failed))
             return
         sequence = list(self.config.statuses)
         if "delivered" in sequence and self.rng.random() < self.config.skip_delivered_probability:
@@ -1010,22 +1015,23 @@ class FakeWhatsApp:
                 if delay <= 0:
                     self._enqueue_nowait("status", status)
                 else:
-                    self._later(delay, lambda s=status: self._enqueue("status", s))
+                    self._later(delay, self._enqueue("status", status))
         if self.config.reply_probability > 0 and self.rng.random() < self.config.reply_probability:
             replies = self._replies_for(entry)
             if replies:
                 delay = self.config.reply_delay_ms / 1000.0 + len(sequence) * step
                 for body in replies:
                     message_id = self._new_message_id()
+                    by_phone = bool(entry.payload.get("to"))
                     self._later(
                         delay,
-                        lambda b=body, mid=message_id: self._queue_inbound(
-                            entry.to if entry.payload.get("to") else None,
-                            b,
+                        self._queue_inbound(
+                            entry.to if by_phone else None,
+                            body,
                             "Participante",
-                            None if entry.payload.get("to") else entry.to,
+                            None if by_phone else entry.to,
                             entry.message_id,
-                            mid,
+                            message_id,
                         ),
                     )
 
