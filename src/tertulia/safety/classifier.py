@@ -25,7 +25,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from importlib import resources
 from typing import Any, Protocol, runtime_checkable
 
@@ -130,30 +129,30 @@ def _parse(pattern: str, source: str) -> Node:
 
     def parse_seq(closing: str | None) -> Node:
         items: list[Node] = []
-        while (token := peek()) is not None and token != "|" and token != closing:
+        while (piece := peek()) is not None and piece != "|" and piece != closing:
             take()
-            if token == "(":
+            if piece == "(":
                 items.append(parse_alt(")"))
                 _expect(")")
-            elif token == "[":
+            elif piece == "[":
                 items.append(("opt", parse_alt("]")))
                 _expect("]")
-            elif token in (")", "]"):
-                raise LexiconError(f"{source}: unbalanced {token!r} in {pattern!r}")
-            elif token.startswith("{"):
-                items.append(("ref", token[1:-1]))
-            elif token.startswith("~"):
-                items.append(("gap", int(token[1:]) if len(token) > 1 else _DEFAULT_GAP))
-            elif token == "<num>":
+            elif piece in (")", "]"):
+                raise LexiconError(f"{source}: unbalanced {piece!r} in {pattern!r}")
+            elif piece.startswith("{"):
+                items.append(("ref", piece[1:-1]))
+            elif piece.startswith("~"):
+                items.append(("gap", int(piece[1:]) if len(piece) > 1 else _DEFAULT_GAP))
+            elif piece == "<num>":
                 items.append(("raw", r"\d+ "))
-            elif token == "<phone>":
+            elif piece == "<phone>":
                 items.append(("raw", r"(?:9\d{8} |9\d\d \d\d\d \d\d\d )"))
-            elif token in (",", "."):
-                items.append(("word", token))
-            elif token.endswith("*"):
-                items.append(("prefix", _stem(token[:-1], source)))
+            elif piece in (",", "."):
+                items.append(("word", piece))
+            elif piece.endswith("*"):
+                items.append(("prefix", _stem(piece[:-1], source)))
             else:
-                items.extend(("word", part) for part in normalize_word(token).split())
+                items.extend(("word", part) for part in normalize_word(piece).split())
         if not items:
             raise LexiconError(f"{source}: empty alternative in {pattern!r}")
         return items[0] if len(items) == 1 else ("seq", tuple(items))
@@ -221,7 +220,7 @@ class _Compiler:
         if kind == "opt":
             return "(?:" + self.regex(node[1], source) + ")?"
         if kind == "gap":
-            return r"(?:\w+ ){0,%d}" % node[1]
+            return rf"(?:\w+ ){{0,{node[1]}}}"
         if kind == "ref":
             return self.regex(self.vocab(node[1], source), source)
         return str(node[1])  # raw
@@ -272,6 +271,8 @@ _QUESTION = frozenset(normalize_word(w) for w in ("por", "que", "como", "cuando"
 _YA = normalize_word("ya")
 _SE = normalize_word("se")
 _NEGATION_WINDOW = 3
+# Enough for a facilitator to see why; a pasted wall of text must not bury the inbox.
+_EVIDENCE_PER_CATEGORY = 10
 
 
 @dataclass(slots=True)
@@ -333,7 +334,9 @@ class LexiconClassifier:
             seen.add(rule.id)
             position = len(self._rules)
             self._rules.append(rule)
-            anchors = [compiler.anchor(_parse(p, rule.id), rule.id) for p in _as_list(entry["match"])]
+            anchors = [
+                compiler.anchor(_parse(p, rule.id), rule.id) for p in _as_list(entry["match"])
+            ]
             if any(anchor is None for anchor in anchors):
                 self._index.always.append(position)
                 continue
@@ -374,7 +377,7 @@ class LexiconClassifier:
     def classify(self, text: str) -> Triage:
         try:
             return self._classify(_as_text(text))
-        except Exception as exc:  # noqa: BLE001 - a classifier must never take the inbox down
+        except Exception as exc:  # a classifier must never take the inbox down
             return Triage(error=f"{type(exc).__name__}: {exc}")
 
     def _classify(self, text: str) -> Triage:
@@ -382,10 +385,13 @@ class LexiconClassifier:
         plain = norm.text
         masked = self._mask(plain)
         found: dict[tuple[str, int, int], Evidence] = {}
+        shown = dict.fromkeys(CATEGORIES, 0)
         for position in self._index.candidates(set(masked.split())):
             rule = self._rules[position]
             context_checked = False
             for match in rule.pattern.finditer(masked):
+                if shown[rule.category] >= _EVIDENCE_PER_CATEGORY:
+                    break
                 start, end = match.start(), match.end() - 1  # without the trailing space
                 if not context_checked:
                     # Message-wide context is looked at once, and only when the phrase is there.
@@ -410,7 +416,8 @@ class LexiconClassifier:
                             continue
                 first, last = norm.original_span(start, end)
                 key = (rule.category, first, last)
-                if key not in found:
+                if key not in found and shown[rule.category] < _EVIDENCE_PER_CATEGORY:
+                    shown[rule.category] += 1
                     found[key] = Evidence(rule.category, text[first:last], rule.id, first, last)
         if not found:
             return Triage()
@@ -434,7 +441,7 @@ class LexiconClassifier:
         "ya no", "nunca más" and "no le vuelvo a" do not count: they say it used to happen,
         which is a disclosure (safety first). "no sé por qué ..." does not deny either.
         """
-        keys = [token.key for token in norm.tokens]
+        keys = norm.keys
         index = norm.token_at(start)
         for back in range(1, _NEGATION_WINDOW + 1):
             position = index - back
@@ -444,10 +451,11 @@ class LexiconClassifier:
                 continue
             if position > 0 and keys[position - 1] == _YA:
                 return False
-            between = keys[position + 1 : index]
+            # The phrase's own first words count too: "no le vuelvo a levantar la mano".
+            between = keys[position + 1 : index + 3]
             if any(key in _NOT_NEGATING for key in between):
                 return False
-            if keys[position + 1 : position + 2] == [_SE] and (
+            if keys[position + 1 : position + 2] == (_SE,) and (
                 keys[position + 2 : position + 3] and keys[position + 2] in _QUESTION
             ):
                 return False
@@ -494,19 +502,22 @@ _FACTORIES: dict[str, Callable[[], Classifier]] = {
 }
 
 
+_INSTANCES: dict[str, Classifier] = {}
+
+
 def register_classifier(name: str, factory: Callable[[], Classifier]) -> None:
     """Make another classifier (a model, a remote service) available to `get_classifier`."""
     _FACTORIES[name] = factory
-    get_classifier.cache_clear()
+    _INSTANCES.pop(name, None)
 
 
-@lru_cache(maxsize=None)
 def get_classifier(name: str = "lexicon") -> Classifier:
     """The named classifier, built once per process (the lexicon is parsed and compiled once)."""
-    try:
-        factory = _FACTORIES[name]
-    except KeyError:
-        raise LookupError(
-            f"unknown classifier {name!r}; known: {', '.join(sorted(_FACTORIES))}"
-        ) from None
-    return factory()
+    if name not in _INSTANCES:
+        try:
+            factory = _FACTORIES[name]
+        except KeyError:
+            known = ", ".join(sorted(_FACTORIES))
+            raise LookupError(f"unknown classifier {name!r}; known: {known}") from None
+        _INSTANCES[name] = factory()
+    return _INSTANCES[name]

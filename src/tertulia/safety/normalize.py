@@ -97,7 +97,8 @@ EMOJI: dict[str, str] = {
 # Clause boundaries stay in the normalised text as "." and ",", so that a gap in a phrase never
 # runs across two sentences.
 _TOKEN = re.compile(
-    r"[^\W_]+|[.!?;:\n\r]+|,|" + "|".join(re.escape(e) for e in sorted(EMOJI, key=len, reverse=True))
+    r"[^\W_]+|[.!?;:\n\r]+|,|"
+    + "|".join(re.escape(e) for e in sorted(EMOJI, key=len, reverse=True))
 )
 _SENTENCE_END = re.compile(r"[.!?;:\n\r]+")
 _LAUGH = re.compile(
@@ -171,6 +172,7 @@ class Normalized:
     text: str
     tokens: tuple[Token, ...]
     offsets: tuple[int, ...]  # where each token starts in `text`
+    keys: tuple[str, ...]  # each token's key, for looking a few words back
 
     def token_at(self, position: int) -> int:
         """Index of the token covering `position` of the normalised text."""
@@ -195,7 +197,7 @@ def normalize(text: str) -> Normalized:
         elif _SENTENCE_END.fullmatch(raw):
             key = "."
         elif raw in EMOJI:
-            key = EMOJI[raw]
+            key = normalize_word(EMOJI[raw])
         else:
             key = normalize_word(raw)
         if not key:
@@ -208,4 +210,5 @@ def normalize(text: str) -> Normalized:
         offsets.append(position)
         position += len(token.key) + 1
     normalized = "".join(token.key + " " for token in tokens)
-    return Normalized(text, normalized, tuple(tokens), tuple(offsets))
+    keys = tuple(token.key for token in tokens)
+    return Normalized(text, normalized, tuple(tokens), tuple(offsets), keys)
