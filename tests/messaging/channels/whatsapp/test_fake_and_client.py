@@ -383,3 +383,21 @@ def test_cli_serves_until_terminated() -> None:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0
+
+
+def test_send_many_keeps_order_and_returns_errors_in_place(fake: FakeWhatsApp) -> None:
+    payloads = [text_payload(TO, f"m{i}", reference=f"outbox:{i}")[0] for i in range(30)]
+    payloads[7] = {"messaging_product": "whatsapp", "to": TO, "type": "text", "text": {}}
+    with client_for(fake) as client:
+        results = client.send_many(payloads, concurrency=8)
+        assert client.send_many([]) == []
+    assert len(results) == 30
+    error = results[7]
+    assert isinstance(error, CloudAPIError) and error.code == 131008
+    ok = [r for i, r in enumerate(results) if i != 7]
+    assert all(not isinstance(r, CloudAPIError) for r in ok)
+    by_reference = {e.reference: e.message_id for e in fake.log.entries()}
+    for i, result in enumerate(results):
+        if i != 7:
+            assert not isinstance(result, CloudAPIError)
+            assert by_reference[f"outbox:{i}"] == result.provider_id

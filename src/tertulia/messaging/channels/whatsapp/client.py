@@ -555,6 +555,15 @@ class CloudAPIClient:
     ) -> None:
         self.endpoints = _Endpoints(base_url, api_version, phone_number_id)
         self._headers = {"Authorization": f"Bearer {access_token}"}
+        self._async_settings = {
+            "phone_number_id": phone_number_id,
+            "access_token": access_token,
+            "base_url": base_url,
+            "api_version": api_version,
+            "timeout": timeout,
+            "connect_timeout": connect_timeout,
+        }
+        self._batch: _BatchLoop | None = None
         self._owns_client = http_client is None
         self._http = http_client or httpx.Client(
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
@@ -573,6 +582,9 @@ class CloudAPIClient:
         self.close()
 
     def close(self) -> None:
+        if self._batch is not None:
+            self._batch.close()
+            self._batch = None
         if self._owns_client:
             self._http.close()
 
@@ -610,6 +622,21 @@ class CloudAPIClient:
             error.action.value,
         )
         raise error
+
+    def send_many(
+        self, payloads: Sequence[Mapping[str, Any]], *, concurrency: int = 32
+    ) -> list[SendResult | CloudAPIError]:
+        """Send many payloads concurrently; results (or errors) in the same order.
+
+        For synchronous workers that drain a batch of the outbox: requests overlap on an
+        aiohttp event loop running in a background thread, which moves several times more
+        messages per second than sending them one by one. Never raises CloudAPIError itself;
+        each failure is returned in its slot, with its action and maybe_accepted."""
+        if not payloads:
+            return []
+        if self._batch is None:
+            self._batch = _BatchLoop(self._async_settings, max_connections=concurrency)
+        return self._batch.send_all(payloads, concurrency)
 
     def upload_media(self, path: str | Path, mime_type: str | None = None) -> str:
         """Upload a file once; returns the media id to send by `id` (valid about 30 days)."""
@@ -720,3 +747,47 @@ class AsyncCloudAPIClient:
         if 200 <= status < 300:
             return result_from_response(status, content)
         raise error_from_response(status, content)
+
+
+class _BatchLoop:
+    """An event loop in a daemon thread that owns an AsyncCloudAPIClient, for send_many."""
+
+    def __init__(self, settings: Mapping[str, Any], *, max_connections: int) -> None:
+        import asyncio
+        import threading
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="cloud-api-batch", daemon=True
+        )
+        self._thread.start()
+        self._client = AsyncCloudAPIClient(**settings, max_connections=max_connections)
+
+    def send_all(
+        self, payloads: Sequence[Mapping[str, Any]], concurrency: int
+    ) -> list[SendResult | CloudAPIError]:
+        import asyncio
+
+        async def run() -> list[SendResult | CloudAPIError]:
+            gate = asyncio.Semaphore(max(1, concurrency))
+
+            async def one(payload: Mapping[str, Any]) -> SendResult | CloudAPIError:
+                async with gate:
+                    try:
+                        return await self._client.send(payload)
+                    except CloudAPIError as error:
+                        return error
+
+            return list(await asyncio.gather(*(one(p) for p in payloads)))
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
+
+    def close(self) -> None:
+        import asyncio
+
+        try:
+            asyncio.run_coroutine_threadsafe(self._client.close(), self._loop).result(5)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+            self._loop.close()
