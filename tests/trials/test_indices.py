@@ -14,11 +14,13 @@ def family():
     rng = np.random.default_rng(11)
     n = 600
     common = rng.standard_normal(n)
-    data = pd.DataFrame({
-        "a": common + rng.standard_normal(n),
-        "b": 2 * common + rng.standard_normal(n) + 5,
-        "c": -(common + 0.5 * rng.standard_normal(n)),  # lower is better
-    })
+    data = pd.DataFrame(
+        {
+            "a": common + rng.standard_normal(n),
+            "b": 2 * common + rng.standard_normal(n) + 5,
+            "c": -(common + 0.5 * rng.standard_normal(n)),  # lower is better
+        }
+    )
     control = np.arange(n) % 2 == 0
     return data, control
 

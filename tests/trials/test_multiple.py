@@ -10,8 +10,25 @@ from tertulia.trials.analysis.multiple import romano_wolf, sharpened_q_values
 
 # Benjamini & Hochberg (1995, JRSS-B 57:289), section 4.2: the 15 p-values of the classic
 # worked example, also used by Benjamini, Krieger & Yekutieli (2006).
-BH_1995 = np.array([0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459,
-                    0.3240, 0.4262, 0.5719, 0.6528, 0.7590, 1.0000])
+BH_1995 = np.array(
+    [
+        0.0001,
+        0.0004,
+        0.0019,
+        0.0095,
+        0.0201,
+        0.0278,
+        0.0298,
+        0.0344,
+        0.0459,
+        0.3240,
+        0.4262,
+        0.5719,
+        0.6528,
+        0.7590,
+        1.0000,
+    ]
+)
 
 
 def _anderson_loop(p: np.ndarray) -> np.ndarray:

@@ -28,7 +28,10 @@ def jtrain2():
 
 def _itt(data, covariates, se_type):
     plan = plan_from_flags(
-        treatment="train", outcomes=["re78"], covariates=covariates, se_type=se_type,
+        treatment="train",
+        outcomes=["re78"],
+        covariates=covariates,
+        se_type=se_type,
         permutations=0,
     )
     return run_analysis(data, plan)["outcomes"][0]

@@ -18,7 +18,9 @@ def _parse_baselines(values: tuple[str, ...]) -> dict[str, str]:
     for value in values:
         outcome, sep, column = value.partition("=")
         if not sep or not outcome or not column:
-            raise click.BadParameter(f"{value!r}: write it as OUTCOME=COLUMN", param_hint="--baseline")
+            raise click.BadParameter(
+                f"{value!r}: write it as OUTCOME=COLUMN", param_hint="--baseline"
+            )
         baselines[outcome] = column
     return baselines
 
@@ -40,12 +42,25 @@ def trial() -> None:
 
 
 @trial.command()
-@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
-              help="Survey data: .csv, .parquet or Stata .dta")
-@click.option("--out", required=True, type=click.Path(path_type=Path),
-              help="Folder for results.json, report.html, figures and LaTeX tables")
-@click.option("--plan", "plan_path", type=click.Path(path_type=Path),
-              help="Analysis plan YAML (docs/analysis-plan.md); replaces the flags below")
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Survey data: .csv, .parquet or Stata .dta",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder for results.json, report.html, figures and LaTeX tables",
+)
+@click.option(
+    "--plan",
+    "plan_path",
+    type=click.Path(path_type=Path),
+    help="Analysis plan YAML (docs/analysis-plan.md); replaces the flags below",
+)
 @click.option("--treatment", help="0/1 assignment column")
 @click.option("--outcome", "outcomes", multiple=True, help="Endline outcome column (repeatable)")
 @click.option("--covariate", "covariates", multiple=True, help="Baseline covariate (repeatable)")
@@ -53,13 +68,26 @@ def trial() -> None:
 @click.option("--cluster", help="Cluster column (e.g. community) for cluster-robust SEs")
 @click.option("--takeup", help="Take-up column, instrumented by assignment for the TOT")
 @click.option("--attrition", help="1 = not surveyed at endline; enables Lee bounds")
-@click.option("--baseline", "baselines", multiple=True, metavar="OUTCOME=COL",
-              help="Baseline value of an outcome (ANCOVA), repeatable")
-@click.option("--se-type", type=click.Choice(["auto", "classical", "HC1", "HC2", "cluster"]),
-              default=None, help="Headline standard errors (default: HC2, or cluster if given)")
+@click.option(
+    "--baseline",
+    "baselines",
+    multiple=True,
+    metavar="OUTCOME=COL",
+    help="Baseline value of an outcome (ANCOVA), repeatable",
+)
+@click.option(
+    "--se-type",
+    type=click.Choice(["auto", "classical", "HC1", "HC2", "cluster"]),
+    default=None,
+    help="Headline standard errors (default: HC2, or cluster if given)",
+)
 @click.option("--seed", type=int, default=None, help="Seed for randomization inference")
-@click.option("--permutations", type=int, default=None,
-              help="Re-randomizations for RI p-values (0 = off; default 2000)")
+@click.option(
+    "--permutations",
+    type=int,
+    default=None,
+    help="Re-randomizations for RI p-values (0 = off; default 2000)",
+)
 def analyze(
     data_path: Path,
     out: Path,
@@ -88,16 +116,26 @@ def analyze(
             if any(flags):
                 raise click.UsageError("give either --plan or the column flags, not both")
             plan = load_plan(plan_path)
-            overrides = {k: v for k, v in (("seed", seed), ("permutations", permutations),
-                                            ("se_type", se_type)) if v is not None}
+            overrides = {
+                k: v
+                for k, v in (("seed", seed), ("permutations", permutations), ("se_type", se_type))
+                if v is not None
+            }
             plan = replace(plan, **overrides)
         else:
             if not treatment or not outcomes:
                 raise click.UsageError("without --plan, --treatment and --outcome are required")
             plan = plan_from_flags(
-                treatment=treatment, outcomes=list(outcomes), covariates=list(covariates),
-                strata=strata, cluster=cluster, takeup=takeup, attrition=attrition,
-                baselines=_parse_baselines(baselines), seed=seed, permutations=permutations,
+                treatment=treatment,
+                outcomes=list(outcomes),
+                covariates=list(covariates),
+                strata=strata,
+                cluster=cluster,
+                takeup=takeup,
+                attrition=attrition,
+                baselines=_parse_baselines(baselines),
+                seed=seed,
+                permutations=permutations,
                 se_type=se_type or "auto",
             )
         data = read_data(data_path)
@@ -112,20 +150,38 @@ def analyze(
 @trial.command()
 @click.option("--n", "n", type=int, required=True, help="Total number randomized")
 @click.option("--effect", type=float, help="Effect to detect (outcome units); gives power")
-@click.option("--power", "power_target", type=float, default=None,
-              help="Target power; with --effect gives the sample size, alone gives the MDE")
+@click.option(
+    "--power",
+    "power_target",
+    type=float,
+    default=None,
+    help="Target power; with --effect gives the sample size, alone gives the MDE",
+)
 @click.option("--sd", type=float, default=None, help="Outcome SD (default 1: effects in SDs)")
-@click.option("--control-rate", type=float, default=None,
-              help="For a 0/1 outcome: control-group rate (sets the SD)")
+@click.option(
+    "--control-rate",
+    type=float,
+    default=None,
+    help="For a 0/1 outcome: control-group rate (sets the SD)",
+)
 @click.option("--treated-share", type=float, default=0.5, show_default=True)
 @click.option("--alpha", type=float, default=0.05, show_default=True)
-@click.option("--r2", type=float, default=0.0, show_default=True,
-              help="Share of outcome variance explained by baseline covariates")
+@click.option(
+    "--r2",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of outcome variance explained by baseline covariates",
+)
 @click.option("--cluster-size", type=float, default=1.0, show_default=True)
 @click.option("--icc", type=float, default=0.0, show_default=True)
-@click.option("--clustered-arms", type=click.Choice(["both", "treatment"]), default="both",
-              show_default=True,
-              help="'treatment' when only the program arm meets in groups (as in the reference)")
+@click.option(
+    "--clustered-arms",
+    type=click.Choice(["both", "treatment"]),
+    default="both",
+    show_default=True,
+    help="'treatment' when only the program arm meets in groups (as in the reference)",
+)
 def power(
     n: int,
     effect: float | None,
@@ -149,9 +205,16 @@ def power(
             raise click.BadParameter("must be between 0 and 1", param_hint="--control-rate")
         sd = (control_rate * (1 - control_rate)) ** 0.5
     try:
-        design = pw.Design(n=n, sd=sd or 1.0, treated_share=treated_share, alpha=alpha, r2=r2,
-                           cluster_size=cluster_size, icc=icc,
-                           clustered_arms=clustered_arms)  # type: ignore[arg-type]
+        design = pw.Design(
+            n=n,
+            sd=sd or 1.0,
+            treated_share=treated_share,
+            alpha=alpha,
+            r2=r2,
+            cluster_size=cluster_size,
+            icc=icc,
+            clustered_arms=clustered_arms,
+        )  # type: ignore[arg-type]
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     treat_deff = design.design_effect("treatment")
@@ -176,10 +239,19 @@ def power(
 
 
 @trial.command()
-@click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_DEMO_DIR,
-              show_default=True, help="Folder for the demo report")
-@click.option("--seed", type=int, default=2022, show_default=True, help="Seed of the synthetic data")
-@click.option("--n", "n", type=int, default=2710, show_default=True, help="Men in the synthetic trial")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_DEMO_DIR,
+    show_default=True,
+    help="Folder for the demo report",
+)
+@click.option(
+    "--seed", type=int, default=2022, show_default=True, help="Seed of the synthetic data"
+)
+@click.option(
+    "--n", "n", type=int, default=2710, show_default=True, help="Men in the synthetic trial"
+)
 @click.option("--permutations", type=int, default=2000, show_default=True)
 def demo(out: Path, seed: int, n: int, permutations: int) -> None:
     """Analyse a synthetic Trial shaped like the reference study, with known true effects."""
@@ -198,11 +270,15 @@ def demo(out: Path, seed: int, n: int, permutations: int) -> None:
         encoding="utf-8",
     )
     results = run_analysis(
-        synthetic.data, demo_plan(permutations=permutations),
-        data_name=data_path.name, data_sha256=file_sha256(data_path),
+        synthetic.data,
+        demo_plan(permutations=permutations),
+        data_name=data_path.name,
+        data_sha256=file_sha256(data_path),
     )
     _write_and_print(results, out)
     truths = ", ".join(f"{k} {v:+g}" for k, v in synthetic.true_itt.items())
     click.echo(f"True ITT effects in this synthetic trial: {truths}")
-    click.echo(f"Re-run the analysis: tertulia trial analyze --data {data_path} "
-               f"--plan {out / 'plan.yaml'} --out {out}")
+    click.echo(
+        f"Re-run the analysis: tertulia trial analyze --data {data_path} "
+        f"--plan {out / 'plan.yaml'} --out {out}"
+    )

@@ -14,12 +14,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from tertulia.trials.analysis import ri
 from tertulia.trials.analysis.balance import attrition_summary, balance_table, joint_orthogonality
 from tertulia.trials.analysis.checks import Design, prepare
 from tertulia.trials.analysis.errors import TrialInputError
-from tertulia.trials.analysis.estimate import build_regressors, iv_effect, ols_effect, report_dropped
+from tertulia.trials.analysis.estimate import (
+    build_regressors,
+    iv_effect,
+    ols_effect,
+    report_dropped,
+)
 from tertulia.trials.analysis.indices import anderson_index
 from tertulia.trials.analysis.lee import lee_bounds
 from tertulia.trials.analysis.multiple import romano_wolf, sharpened_q_values
@@ -121,6 +127,20 @@ def run_analysis(
     data_sha256: str | None = None,
 ) -> dict[str, Any]:
     """Analyse the Trial in `data` as the plan says; returns the results.json document."""
+    # The regressions are many small, thin least-squares problems; multi-threaded BLAS spends
+    # more on synchronisation than on arithmetic there, up to 20x slower on a busy 2-core box
+    # (docs/decisions/0013-single-threaded-blas.md).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _run_analysis(data, plan, data_name=data_name, data_sha256=data_sha256)
+
+
+def _run_analysis(
+    data: pd.DataFrame,
+    plan: AnalysisPlan,
+    *,
+    data_name: str | None,
+    data_sha256: str | None,
+) -> dict[str, Any]:
     design = prepare(data.copy(), plan)
     warnings = design.warnings
     primary = plan.primary_se_type()
@@ -322,8 +342,10 @@ def _design_summary(design: Design, plan: AnalysisPlan, primary: str) -> dict[st
 def finite(value: Any, *, warnings: list[str], path: str = "") -> Any:
     """Replace any NaN/inf by null *and say where*, so that no number is silently missing."""
     if isinstance(value, dict):
-        return {k: finite(v, warnings=warnings, path=f"{path}.{k}" if path else k)
-                for k, v in value.items()}
+        return {
+            k: finite(v, warnings=warnings, path=f"{path}.{k}" if path else k)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [finite(v, warnings=warnings, path=f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, (float, np.floating)):

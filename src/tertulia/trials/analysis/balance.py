@@ -58,7 +58,9 @@ def joint_orthogonality(
     regressors = build_regressors(
         design, mask, baseline=[], covariates=columns, include_treatment=False
     )
-    tested = [i for i, name in enumerate(regressors.names) if name in covariate_block(design, columns)]
+    tested = [
+        i for i, name in enumerate(regressors.names) if name in covariate_block(design, columns)
+    ]
     if not tested:
         return None
     fit = sm.OLS(design.treatment[mask], regressors.matrix).fit()
@@ -92,7 +94,11 @@ def attrition_summary(
     everyone = np.ones(design.n, dtype=bool)
     regressors = build_regressors(design, everyone, baseline=[], covariates=[])
     effect = ols_effect(
-        attrited, regressors, cluster=design.cluster, primary=primary, alpha=alpha,
+        attrited,
+        regressors,
+        cluster=design.cluster,
+        primary=primary,
+        alpha=alpha,
         kinds=(primary,),
     )
     headline = effect.headline

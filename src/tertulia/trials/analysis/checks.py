@@ -83,9 +83,7 @@ def _binary(data: pd.DataFrame, column: str, role: str, *, what: str) -> np.ndar
     values = _numeric(data, column, role)
     n_missing = int(values.isna().sum())
     if n_missing:
-        raise TrialInputError(
-            f"{role} column '{column}' has {n_missing} missing value(s); {what}"
-        )
+        raise TrialInputError(f"{role} column '{column}' has {n_missing} missing value(s); {what}")
     found = sorted(set(np.unique(values.to_numpy())))
     if not set(found) <= {0.0, 1.0}:
         shown = [int(v) if float(v).is_integer() else v for v in found[:8]]

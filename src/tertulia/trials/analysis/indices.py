@@ -48,8 +48,11 @@ def anderson_index(
     values = np.nan_to_num(z.to_numpy()) @ weights
     weight_present = present.astype(float) @ weights
     raw = pd.Series(
-        np.where(present.any(axis=1), values / np.where(weight_present == 0, np.nan, weight_present),
-                 np.nan),
+        np.where(
+            present.any(axis=1),
+            values / np.where(weight_present == 0, np.nan, weight_present),
+            np.nan,
+        ),
         index=outcomes.index,
     )
     raw_control = raw[control]

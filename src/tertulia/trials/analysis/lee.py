@@ -94,9 +94,7 @@ def lee_bounds(
     other_var = float(other_values.var(ddof=1)) / other_values.size
 
     # Var(p-hat) by the delta method on the two response rates.
-    var_p = (1 - p) ** 2 * (
-        (1 - q_t) / (q_t * n * share_t) + (1 - q_c) / (q_c * n * (1 - share_t))
-    )
+    var_p = (1 - p) ** 2 * ((1 - q_t) / (q_t * n * share_t) + (1 - q_c) / (q_c * n * (1 - share_t)))
     results = {}
     for keep in ("low", "high"):
         mean, variance, cut = trimmed_mean(trimmed_values, p, keep=keep)

@@ -6,7 +6,7 @@ It only names columns and choices; checking them against the data is `checks.py`
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -178,7 +178,9 @@ def plan_from_dict(raw: dict[str, Any], *, source: str = "plan") -> AnalysisPlan
         outcomes += [_outcome_from(e, str(fam_name), where) for e in fam["outcomes"]]
     outcomes += [_outcome_from(e, DEFAULT_FAMILY, source) for e in raw.get("outcomes") or []]
     if not outcomes:
-        raise TrialInputError(f"{source}: name at least one outcome (under 'families' or 'outcomes')")
+        raise TrialInputError(
+            f"{source}: name at least one outcome (under 'families' or 'outcomes')"
+        )
     names = [o.name for o in outcomes]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:

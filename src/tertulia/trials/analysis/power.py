@@ -56,8 +56,11 @@ class Design:
     def variance_factor(self) -> float:
         """Var(estimate) * n: what the sample size divides."""
         p = self.treated_share
-        return (self.sd**2 * (1 - self.r2)
-                * (self.design_effect("treatment") / p + self.design_effect("control") / (1 - p)))
+        return (
+            self.sd**2
+            * (1 - self.r2)
+            * (self.design_effect("treatment") / p + self.design_effect("control") / (1 - p))
+        )
 
     def se(self) -> float:
         return math.sqrt(self.variance_factor() / self.n)

@@ -77,7 +77,10 @@ def coefficient_plot(results: dict[str, Any], path: Path) -> Path | None:
         colour = colours[row["family"]]
         ax.plot([lo, hi], [i, i], color=colour, linewidth=2.2 if row["is_index"] else 1.6)
         ax.plot(
-            est, i, marker="D" if row["is_index"] else "o", color=colour,
+            est,
+            i,
+            marker="D" if row["is_index"] else "o",
+            color=colour,
             markersize=8 if row["is_index"] else 6,
         )
         labels.append(row["label"] if row["higher_is_better"] else f"{row['label']} (↓ better)")
@@ -93,8 +96,7 @@ def coefficient_plot(results: dict[str, Any], path: Path) -> Path | None:
         for f, c in colours.items()
     ]
     # In a strip reserved below the axis label, so it never covers an interval or the title.
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8.5,
-               frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8.5, frameon=False)
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
     ax.spines[["top", "right"]].set_visible(False)
@@ -141,17 +143,31 @@ def attrition_plot(results: dict[str, Any], path: Path) -> Path | None:
     rates = [attrition["rate_control"], attrition["rate_treatment"]]
     sizes = [attrition["n_control"], attrition["n_treatment"]]
     errors = [1.96 * (r * (1 - r) / n) ** 0.5 for r, n in zip(rates, sizes, strict=True)]
-    bars = ax.bar(arms, [100 * r for r in rates], yerr=[100 * e for e in errors],
-                  color=[PALETTE[5], PALETTE[0]], capsize=6, width=0.55)
+    bars = ax.bar(
+        arms,
+        [100 * r for r in rates],
+        yerr=[100 * e for e in errors],
+        color=[PALETTE[5], PALETTE[0]],
+        capsize=6,
+        width=0.55,
+    )
     for bar, rate in zip(bars, rates, strict=True):
-        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() / 2, f"{100 * rate:.1f}%",
-                ha="center", va="center", color="white", fontweight="bold")
+        ax.text(
+            bar.get_x() + bar.get_width() / 2,
+            bar.get_height() / 2,
+            f"{100 * rate:.1f}%",
+            ha="center",
+            va="center",
+            color="white",
+            fontweight="bold",
+        )
     ax.set_ylabel("Not surveyed at endline (%)")
     ax.set_ylim(0, max(100 * (r + e) for r, e in zip(rates, errors, strict=True)) * 1.25)
     ax.set_title(
         f"Attrition by arm: difference {100 * attrition['difference']:+.1f} pp, "
         f"{p_text(attrition['p'])}",
-        loc="left", fontsize=11,
+        loc="left",
+        fontsize=11,
     )
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
@@ -213,16 +229,41 @@ def render_html(results: dict[str, Any], figures: dict[str, Path | None], out: P
         "Lee bounds trim the arm with the higher response rate. Indices (bold) are Anderson "
         "(2008) inverse-covariance-weighted, in control-group SDs.</p>"
     )
-    headers = ["Outcome", "N", "Control mean", "ITT", "SE", "95% CI", "% of control",
-               "p", adjusted_label(results), "RI p", "TOT (SE)", "Lee bounds"]
+    headers = [
+        "Outcome",
+        "N",
+        "Control mean",
+        "ITT",
+        "SE",
+        "95% CI",
+        "% of control",
+        "p",
+        adjusted_label(results),
+        "RI p",
+        "TOT (SE)",
+        "Lee bounds",
+    ]
     body, classes = [], []
     for row in result_rows(results):
         if row.get("note"):
             body.append([row["outcome"], row["n"], row["note"]] + [""] * 9)
         else:
-            body.append([row["outcome"], row["n"], row["control_mean"], row["itt"], row["se"],
-                         row["ci"], row["pct"], row["p"], row["adjusted"], row["ri_p"],
-                         row["tot"], row["lee"]])
+            body.append(
+                [
+                    row["outcome"],
+                    row["n"],
+                    row["control_mean"],
+                    row["itt"],
+                    row["se"],
+                    row["ci"],
+                    row["pct"],
+                    row["p"],
+                    row["adjusted"],
+                    row["ri_p"],
+                    row["tot"],
+                    row["lee"],
+                ]
+            )
         classes.append("index" if row["is_index"] else "")
     parts.append(_table(headers, body, classes=classes))
     parts.append("<p class='muted'>* p&lt;0.10, ** p&lt;0.05, *** p&lt;0.01 (unadjusted).</p>")
@@ -231,33 +272,60 @@ def render_html(results: dict[str, Any], figures: dict[str, Path | None], out: P
         if outcome.get("skipped"):
             continue
         alt = outcome["se_alternatives"]
-        alt_rows.append([outcome["label"]] + [num(alt.get(k)) for k in
-                                              ("classical", "HC1", "HC2", "cluster")])
-    parts.append("<details><summary>Standard errors by type</summary>"
-                 + _table(["Outcome", "Classical", "HC1", "HC2", "Cluster (CR1)"], alt_rows)
-                 + "</details>")
+        alt_rows.append(
+            [outcome["label"]] + [num(alt.get(k)) for k in ("classical", "HC1", "HC2", "cluster")]
+        )
+    parts.append(
+        "<details><summary>Standard errors by type</summary>"
+        + _table(["Outcome", "Classical", "HC1", "HC2", "Cluster (CR1)"], alt_rows)
+        + "</details>"
+    )
     if figures.get("coefficients"):
         parts.append(_img(figures["coefficients"], out, "Coefficient plot"))
 
     parts.append("<h2>Baseline balance</h2>")
     bal_rows = [
-        [r["variable"], num(r["mean_control"]), num(r["sd_control"]), num(r["mean_treatment"]),
-         num(r["sd_treatment"]), num(r["difference"]), pvalue(r["p"]),
-         num(r["normalized_difference"])]
+        [
+            r["variable"],
+            num(r["mean_control"]),
+            num(r["sd_control"]),
+            num(r["mean_treatment"]),
+            num(r["sd_treatment"]),
+            num(r["difference"]),
+            pvalue(r["p"]),
+            num(r["normalized_difference"]),
+        ]
         for r in results["balance"]["variables"]
     ]
-    parts.append(_table(["Variable", "Control mean", "Control SD", "Treatment mean",
-                         "Treatment SD", "Difference", "p", "Normalized diff."], bal_rows))
-    for key, label in (("joint_test", "all randomized units"),
-                       ("joint_test_respondents", "endline respondents")):
+    parts.append(
+        _table(
+            [
+                "Variable",
+                "Control mean",
+                "Control SD",
+                "Treatment mean",
+                "Treatment SD",
+                "Difference",
+                "p",
+                "Normalized diff.",
+            ],
+            bal_rows,
+        )
+    )
+    for key, label in (
+        ("joint_test", "all randomized units"),
+        ("joint_test_respondents", "endline respondents"),
+    ):
         joint = results["balance"].get(key)
         if joint:
             parts.append(
-                "<p>" + esc(
+                "<p>"
+                + esc(
                     f"Joint test of orthogonality ({label}): F({joint['df_num']}, "
                     f"{joint['df_denom']:.0f}) = {joint['f']:.2f}, {p_text(joint['p'])}, "
                     f"N = {joint['n']:,} ({joint['cov_type']})."
-                ) + "</p>"
+                )
+                + "</p>"
             )
     if figures.get("balance"):
         parts.append(_img(figures["balance"], out, "Balance plot"))
@@ -265,19 +333,31 @@ def render_html(results: dict[str, Any], figures: dict[str, Path | None], out: P
     attrition = results.get("attrition")
     if attrition:
         parts.append("<h2>Attrition</h2>")
-        parts.append(_table(
-            ["", "Control", "Treatment", "Difference", "SE", "p"],
-            [["Not surveyed at endline", f"{100 * attrition['rate_control']:.1f}%",
-              f"{100 * attrition['rate_treatment']:.1f}%",
-              f"{100 * attrition['difference']:+.1f} pp", num(attrition["se"]),
-              pvalue(attrition["p"])]],
-        ))
+        parts.append(
+            _table(
+                ["", "Control", "Treatment", "Difference", "SE", "p"],
+                [
+                    [
+                        "Not surveyed at endline",
+                        f"{100 * attrition['rate_control']:.1f}%",
+                        f"{100 * attrition['rate_treatment']:.1f}%",
+                        f"{100 * attrition['difference']:+.1f} pp",
+                        num(attrition["se"]),
+                        pvalue(attrition["p"]),
+                    ]
+                ],
+            )
+        )
         selective = attrition.get("selective")
         if selective:
-            parts.append("<p>" + esc(
-                f"Selective attrition (assignment × baseline interactions jointly zero): "
-                f"F = {selective['f']:.2f}, {p_text(selective['p'])}."
-            ) + "</p>")
+            parts.append(
+                "<p>"
+                + esc(
+                    f"Selective attrition (assignment × baseline interactions jointly zero): "
+                    f"F = {selective['f']:.2f}, {p_text(selective['p'])}."
+                )
+                + "</p>"
+            )
         if figures.get("attrition"):
             parts.append(_img(figures["attrition"], out, "Attrition plot"))
 
@@ -291,13 +371,17 @@ def render_html(results: dict[str, Any], figures: dict[str, Path | None], out: P
         parts.append(_table(["Family", "Component", "Weight"], index_rows))
 
     provenance = results["provenance"]
-    parts.append("<h2>Provenance</h2><p class='muted'>" + esc(
-        f"tertulia {provenance['tertulia_version']}; data {provenance['data_file']} "
-        f"(sha256 {provenance['data_sha256']}); {provenance['n_rows']:,} rows; seed "
-        f"{provenance['seed']}; {provenance['permutations']:,} permutations; packages "
-        + ", ".join(f"{k} {v}" for k, v in provenance["packages"].items())
-        + ". The full Analysis plan is in results.json."
-    ) + "</p></body></html>")
+    parts.append(
+        "<h2>Provenance</h2><p class='muted'>"
+        + esc(
+            f"tertulia {provenance['tertulia_version']}; data {provenance['data_file']} "
+            f"(sha256 {provenance['data_sha256']}); {provenance['n_rows']:,} rows; seed "
+            f"{provenance['seed']}; {provenance['permutations']:,} permutations; packages "
+            + ", ".join(f"{k} {v}" for k, v in provenance["packages"].items())
+            + ". The full Analysis plan is in results.json."
+        )
+        + "</p></body></html>"
+    )
     return "\n".join(parts)
 
 

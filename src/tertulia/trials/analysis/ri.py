@@ -43,7 +43,8 @@ def make_problem(
     if cluster is not None:
         codes = np.unique(cluster, return_inverse=True)[1]
         groups = sparse.csr_matrix(
-            (np.ones(codes.size), (codes, np.arange(codes.size))), shape=(codes.max() + 1, codes.size)
+            (np.ones(codes.size), (codes, np.arange(codes.size))),
+            shape=(codes.max() + 1, codes.size),
         )
     return RiProblem(rows=rows, basis=basis, y_resid=y_resid, groups=groups)
 
@@ -123,7 +124,9 @@ def ri_p_values(
     filled = 0
     # Chunks sized so one chunk's matrices stay around a few hundred megabytes at any n.
     chunk = max(1, min(CHUNK, 20_000_000 // max(treatment.size, 1)))
-    draws_iter = assignment_draws(treatment, strata, permutations, seed=seed, unit=unit, chunk=chunk)
+    draws_iter = assignment_draws(
+        treatment, strata, permutations, seed=seed, unit=unit, chunk=chunk
+    )
     for draws in draws_iter:
         size = draws.shape[1]
         for k, problem in enumerate(problems):

@@ -37,7 +37,9 @@ def stars(p: float | None) -> str:
 def result_rows(results: dict[str, Any]) -> list[dict[str, str]]:
     """One row per outcome: the columns every rendering of the results table shows."""
     rows = []
-    adjusted_key = "p_romano_wolf" if results.get("multiple_testing") == "romano_wolf" else "q_sharpened"
+    adjusted_key = (
+        "p_romano_wolf" if results.get("multiple_testing") == "romano_wolf" else "q_sharpened"
+    )
     for outcome in results["outcomes"]:
         base = {
             "outcome": outcome["label"],
@@ -91,8 +93,10 @@ def console_table(results: dict[str, Any]) -> str:
     se_type = results["design"]["se_type"]
     lines = [
         f"Trial '{results['trial']}': ITT with strata FE and baseline outcome, {se_type} SEs",
-        "  ".join(f"{title:<{width}}" if key == "outcome" else f"{title:>{width}}"
-                  for key, title, width in columns),
+        "  ".join(
+            f"{title:<{width}}" if key == "outcome" else f"{title:>{width}}"
+            for key, title, width in columns
+        ),
     ]
     lines.append("-" * len(lines[-1]))
     for row in result_rows(results):
@@ -108,6 +112,8 @@ def console_table(results: dict[str, Any]) -> str:
             else:
                 cells.append(f"{text:>{width}}")
         lines.append("  ".join(cells))
-    lines.append("* p<0.10, ** p<0.05, *** p<0.01 (unadjusted); q within family; RI p by "
-                 f"{results['provenance']['permutations']:,} re-randomizations.")
+    lines.append(
+        "* p<0.10, ** p<0.05, *** p<0.01 (unadjusted); q within family; RI p by "
+        f"{results['provenance']['permutations']:,} re-randomizations."
+    )
     return "\n".join(lines)
