@@ -51,8 +51,8 @@ def test_a_crash_before_the_channel_call_sends_once_after_recovery(scheduled):  
     """The sender claimed rows and wrote their Message rows, then died before calling the
     channel: recovery finds the provider never saw them, requeues, and they go out once."""
     crash_at = lima(START, 19, 1)
-    token = _claim(500, crash_at)
-    claimed = list(Outbox.objects.filter(claimed_by=token).select_related("step"))
+    token, ids = _claim(500, crash_at)
+    claimed = list(Outbox.objects.filter(id__in=ids, claimed_by=token).select_related("step"))
     _messages_for(claimed, crash_at)
     assert SimulatedDelivery.objects.count() == 0
 

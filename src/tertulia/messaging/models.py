@@ -19,13 +19,24 @@ class Outbox(models.Model):
         FAILED = "failed", _("failed")  # the channel refused it for good
         CANCELLED = "cancelled", _("cancelled")  # not sent: he opted out before it went
 
-    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="+")
+    # Few indexes on purpose: a day's send inserts hundreds of thousands of rows at once.
+    # The unique key below leads with the enrollment, so it serves look-ups by enrollment too.
+    participant = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     enrollment = models.ForeignKey(
-        Enrollment, on_delete=models.CASCADE, related_name="outbox", null=True, blank=True
+        Enrollment,
+        on_delete=models.CASCADE,
+        related_name="outbox",
+        null=True,
+        blank=True,
+        db_index=False,
     )
     # A program step has a day and a step; a service message (a keyword's answer) has a body.
     day = models.SmallIntegerField(null=True, blank=True)
-    step = models.ForeignKey(Step, on_delete=models.PROTECT, related_name="+", null=True)
+    step = models.ForeignKey(
+        Step, on_delete=models.PROTECT, related_name="+", null=True, db_index=False
+    )
     body = EncryptedTextField(blank=True)
     channel = models.CharField(max_length=60)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -46,7 +57,6 @@ class Outbox(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "due_at"], name="outbox_status_due"),
-            models.Index(fields=["claimed_by"], name="outbox_claimed_by"),
         ]
 
     def __str__(self) -> str:

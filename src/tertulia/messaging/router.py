@@ -43,8 +43,8 @@ def message_route(*, message_id: int, now: dt.datetime) -> str:
     """Route one stored inbound message; idempotent (a routed message is left as it is)."""
     with transaction.atomic():
         message = (
-            Message.objects.select_for_update()
-            .select_related("participant", "enrollment__cohort")
+            Message.objects.select_for_update(of=("self",))
+            .select_related("participant", "enrollment__cohort__curriculum")
             .get(pk=message_id)
         )
         if message.status == Message.Status.ROUTED:

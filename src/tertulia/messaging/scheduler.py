@@ -21,7 +21,7 @@ from tertulia.messaging.models import Outbox
 from tertulia.programs.models import Day, Step
 
 DROP_AFTER = dt.timedelta(days=7)
-BATCH = 500
+BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,9 @@ def due_groups(now: dt.datetime) -> list[Group]:
     return groups
 
 
-def _values_sql(groups: list[Group]) -> tuple[str, list[object]]:
+def _due_table(groups: list[Group]) -> tuple[str, list[object]]:
+    """The due groups as a derived table named `due`. VALUES columns are column1..column4 in
+    both SQLite and PostgreSQL; PostgreSQL needs the types spelled out."""
     if connection.vendor == "postgresql":
         row = "(%s::bigint, %s::text, %s::integer, %s::date)"
     else:
@@ -89,7 +91,12 @@ def _values_sql(groups: list[Group]) -> tuple[str, list[object]]:
     params: list[object] = []
     for g in groups:
         params += [g.cohort_id, g.timezone, g.due_day, g.today]
-    return ", ".join([row] * len(groups)), params
+    values = ", ".join([row] * len(groups))
+    sql = (
+        "(SELECT column1 AS cohort_id, column2 AS tz, column3 AS due_day, column4 AS today"
+        f" FROM (VALUES {values}) AS v) AS due"
+    )
+    return sql, params
 
 
 def _tables() -> dict[str, str]:
@@ -104,50 +111,38 @@ def _tables() -> dict[str, str]:
 
 
 # Enrollments of a due group that are owed their next day today.
-_OWED_JOINS = """
-    FROM {enrollment} e
-    JOIN {participant} p ON p.id = e.participant_id
-    JOIN due ON due.cohort_id = e.cohort_id AND due.tz = p.timezone
-"""
-_OWED_WHERE = """
-    e.state IN ('active', 'dropped')
+_OWED = """
+    e.participant_id = p.id
+    AND due.cohort_id = e.cohort_id AND due.tz = p.timezone
+    AND e.state IN ('active', 'dropped')
     AND e.current_day + 1 <= due.due_day
     AND (e.last_scheduled_on IS NULL OR e.last_scheduled_on < due.today)
 """
 
 
 def _schedule_batch(groups: list[Group], now: dt.datetime) -> tuple[int, int]:
-    values, params = _values_sql(groups)
+    due, params = _due_table(groups)
     t = _tables()
-    # The WITH clause sits inside the statements, not before them: SQLite reports no row count
-    # for a statement that starts with WITH.
-    cte = f"WITH due(cohort_id, tz, due_day, today) AS (VALUES {values}) "
-    joins, where = _OWED_JOINS.format(**t), _OWED_WHERE
+    # Only table names are interpolated (from model metadata); every value is a parameter.
     insert = (
         f"INSERT INTO {t['outbox']} (participant_id, enrollment_id, day, step_id, body,"
-        " channel, status, due_at, claimed_by, attempts, error, created_at) "
-        f"{cte}SELECT e.participant_id, e.id, d.number, s.id, '', c.channel, 'queued', %s, '',"
-        f" 0, '', %s {joins}"
-        f" JOIN {t['cohort']} c ON c.id = e.cohort_id"
-        f" JOIN {t['day']} d ON d.curriculum_id = c.curriculum_id"
-        "  AND d.number = e.current_day + 1"
-        f" JOIN {t['step']} s ON s.day_id = d.id"
-        f" WHERE {where} ORDER BY e.id, s.position ON CONFLICT DO NOTHING"
+        " channel, status, due_at, claimed_by, attempts, error, created_at)"
+        " SELECT e.participant_id, e.id, d.number, s.id, '', c.channel, 'queued', %s, '', 0,"
+        f" '', %s FROM {due}, {t['enrollment']} e, {t['participant']} p, {t['cohort']} c,"
+        f" {t['day']} d, {t['step']} s"
+        f" WHERE {_OWED} AND c.id = e.cohort_id AND d.curriculum_id = c.curriculum_id"
+        " AND d.number = e.current_day + 1 AND s.day_id = d.id"
+        " ORDER BY e.id, s.position ON CONFLICT DO NOTHING"
     )
     # The UPDATE matches exactly the enrollments the INSERT served, inside one transaction.
-    # Only table names are interpolated (from model metadata); every value is a parameter.
     update = (
-        f"UPDATE {t['enrollment']} SET current_day = current_day + 1, last_scheduled_on = ("
-        f"{cte}SELECT due.today FROM due"
-        f"  JOIN {t['participant']} p ON p.timezone = due.tz"
-        f"  WHERE due.cohort_id = {t['enrollment']}.cohort_id"
-        f"  AND p.id = {t['enrollment']}.participant_id)"
-        f" WHERE id IN ({cte}SELECT e.id {joins} WHERE {where})"
+        f"UPDATE {t['enrollment']} AS e SET current_day = e.current_day + 1,"
+        f" last_scheduled_on = due.today FROM {due}, {t['participant']} p WHERE {_OWED}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(insert, [*params, now, now])
+        cursor.execute(insert, [now, now, *params])
         written = cursor.rowcount
-        cursor.execute(update, params + params)
+        cursor.execute(update, params)
         advanced = cursor.rowcount
     return written, advanced
 

@@ -82,7 +82,9 @@ def outbound_for(row: Outbox, message: Message) -> Outbound:
     )
 
 
-def _claim(limit: int, now: dt.datetime) -> str:
+def _claim(limit: int, now: dt.datetime) -> tuple[str, list[int]]:
+    """Claim up to `limit` due rows; return the claim token and the candidate ids (the rows
+    actually claimed are those among them that now carry the token)."""
     token = uuid.uuid4().hex
     ids = list(
         Outbox.objects.filter(status=Outbox.Status.QUEUED, due_at__lte=now)
@@ -96,15 +98,15 @@ def _claim(limit: int, now: dt.datetime) -> str:
             claimed_at=now,
             attempts=F("attempts") + 1,
         )
-    return token
+    return token, ids
 
 
 def outbox_send_batch(*, now: dt.datetime, limit: int = 500) -> SendReport:
     """Claim up to `limit` due rows and send them. Returns what happened."""
     report = SendReport()
-    token = _claim(limit, now)
+    token, ids = _claim(limit, now)
     rows = list(
-        Outbox.objects.filter(claimed_by=token, status=Outbox.Status.SENDING)
+        Outbox.objects.filter(id__in=ids, claimed_by=token, status=Outbox.Status.SENDING)
         .select_related("participant", "enrollment", "step")
         .order_by("id")
     )

@@ -665,6 +665,7 @@ class FakeWhatsApp:
         app.router.add_post("/{version}/{phone_id}/messages", self._handle_messages)
         app.router.add_post("/{version}/{phone_id}/media", self._handle_media_upload)
         app.router.add_get("/_fake/media/{media_id}", self._handle_media_download)
+        app.router.add_get("/_fake/stats", self._handle_stats)
         app.router.add_get("/{version}/{media_id}", self._handle_media_info)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -930,6 +931,19 @@ class FakeWhatsApp:
         if media is None:
             return web.Response(status=404)
         return web.Response(body=media["data"], content_type=media["mime_type"])
+
+    async def _handle_stats(self, request: web.Request) -> web.Response:
+        """Not Meta's: lets a benchmark in another process check exactly-once and rates."""
+        stats = self.webhook_stats
+        return self._json(
+            {
+                "accepted": len(self.log),
+                "duplicate_references": len(self.log.duplicate_references()),
+                "duplicate_contents": len(self.log.duplicate_contents()),
+                "max_rate_1s": self.log.max_rate(1.0),
+                "webhooks": dataclasses.asdict(stats),
+            }
+        )
 
     # -- webhooks --------------------------------------------------------------------------------
 
