@@ -21,8 +21,15 @@ class Outbox(models.Model):
 
     # Few indexes on purpose: a day's send inserts hundreds of thousands of rows at once.
     # The unique key below leads with the enrollment, so it serves look-ups by enrollment too.
+    # No database-level constraint for participant and step: PostgreSQL checks each with a
+    # per-row trigger, which doubled a day's scheduling time. Participants are deleted through
+    # the ORM (which cascades), and steps never are: curriculum versions are immutable.
     participant = models.ForeignKey(
-        Participant, on_delete=models.CASCADE, related_name="+", db_index=False
+        Participant,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     enrollment = models.ForeignKey(
         Enrollment,
@@ -35,7 +42,12 @@ class Outbox(models.Model):
     # A program step has a day and a step; a service message (a keyword's answer) has a body.
     day = models.SmallIntegerField(null=True, blank=True)
     step = models.ForeignKey(
-        Step, on_delete=models.PROTECT, related_name="+", null=True, db_index=False
+        Step,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        db_index=False,
+        db_constraint=False,
     )
     body = EncryptedTextField(blank=True)
     channel = models.CharField(max_length=60)

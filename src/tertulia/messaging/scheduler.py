@@ -1,5 +1,5 @@
-"""The scheduler: what is due now? It answers with set-based SQL, one statement per batch of
-(cohort, time zone) groups, never a Python loop over participants.
+"""The scheduler: what is due now? It answers with set-based SQL: one INSERT and one
+UPDATE joined to a temporary table of the due (cohort, time zone) groups, never a Python loop over participants.
 
 Each run schedules at most one day per enrollment and per local calendar day, the day after
 the last one he was given. So a crash, a second run or a late start never sends a day twice
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Count, Q
 
 from tertulia.cohorts.models import Cohort, Enrollment, Participant
@@ -21,7 +22,6 @@ from tertulia.messaging.models import Outbox
 from tertulia.programs.models import Day, Step
 
 DROP_AFTER = dt.timedelta(days=7)
-BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -81,22 +81,21 @@ def due_groups(now: dt.datetime) -> list[Group]:
     return groups
 
 
-def _due_table(groups: list[Group]) -> tuple[str, list[object]]:
-    """The due groups as a derived table named `due`. VALUES columns are column1..column4 in
-    both SQLite and PostgreSQL; PostgreSQL needs the types spelled out."""
-    if connection.vendor == "postgresql":
-        row = "(%s::bigint, %s::text, %s::integer, %s::date)"
-    else:
-        row = "(%s, %s, %s, %s)"
-    params: list[object] = []
-    for g in groups:
-        params += [g.cohort_id, g.timezone, g.due_day, g.today]
-    values = ", ".join([row] * len(groups))
-    sql = (
-        "(SELECT column1 AS cohort_id, column2 AS tz, column3 AS due_day, column4 AS today"
-        f" FROM (VALUES {values}) AS v) AS due"
+DUE_TABLE = "tertulia_due"
+
+
+def _create_due_table(cursor: CursorWrapper, groups: list[Group]) -> None:
+    """Load the due groups into a temporary table with a primary key, so that both databases
+    join enrollments to it by index (SQLite does not index a VALUES list)."""
+    cursor.execute(f"DROP TABLE IF EXISTS {DUE_TABLE}")
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {DUE_TABLE} (cohort_id bigint NOT NULL, tz varchar(60) NOT NULL,"
+        " due_day integer NOT NULL, today date NOT NULL, PRIMARY KEY (cohort_id, tz))"
     )
-    return sql, params
+    cursor.executemany(
+        f"INSERT INTO {DUE_TABLE} (cohort_id, tz, due_day, today) VALUES (%s, %s, %s, %s)",
+        [(g.cohort_id, g.timezone, g.due_day, g.today) for g in groups],
+    )
 
 
 def _tables() -> dict[str, str]:
@@ -120,9 +119,9 @@ _OWED = """
 """
 
 
-def _schedule_batch(groups: list[Group], now: dt.datetime) -> tuple[int, int]:
-    due, params = _due_table(groups)
+def _schedule(groups: list[Group], now: dt.datetime) -> tuple[int, int]:
     t = _tables()
+    due = f"{DUE_TABLE} due"
     # Only table names are interpolated (from model metadata); every value is a parameter.
     insert = (
         f"INSERT INTO {t['outbox']} (participant_id, enrollment_id, day, step_id, body,"
@@ -140,10 +139,15 @@ def _schedule_batch(groups: list[Group], now: dt.datetime) -> tuple[int, int]:
         f" last_scheduled_on = due.today FROM {due}, {t['participant']} p WHERE {_OWED}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(insert, [now, now, *params])
+        if connection.vendor == "postgresql":
+            # Losing this transaction in a crash only means the next run writes it again.
+            cursor.execute("SET LOCAL synchronous_commit = off")
+        _create_due_table(cursor, groups)
+        cursor.execute(insert, [now, now])
         written = cursor.rowcount
-        cursor.execute(update, params)
+        cursor.execute(update)
         advanced = cursor.rowcount
+        cursor.execute(f"DROP TABLE {DUE_TABLE}")
     return written, advanced
 
 
@@ -152,12 +156,9 @@ def outbox_enqueue_due(*, now: dt.datetime) -> ScheduleReport:
     report = ScheduleReport()
     groups = due_groups(now)
     report.groups = len(groups)
-    for start in range(0, len(groups), BATCH):
-        batch = groups[start : start + BATCH]
+    if groups:
         with transaction.atomic():
-            written, advanced = _schedule_batch(batch, now)
-        report.outbox_written += written
-        report.enrollments_advanced += advanced
+            report.outbox_written, report.enrollments_advanced = _schedule(groups, now)
     finished = [g for g in groups if g.finished]
     with transaction.atomic():
         for g in finished:
