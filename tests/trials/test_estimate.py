@@ -85,3 +85,33 @@ def test_design_matrix_puts_treatment_second_and_drops_the_first_stratum(synthet
     assert len(regressors.names) == 2 + len(design.strata_labels) - 1
     effect = ols_effect(design.treatment, regressors, primary="HC1")
     assert effect.estimate == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("clustered", [False, True])
+def test_tot_with_controls_equals_linearmodels_on_the_full_design(synthetic, clustered):
+    from linearmodels.iv import IV2SLS
+
+    data = synthetic.data.dropna(subset=["communication"]).reset_index(drop=True)
+    plan = plan_from_flags(
+        treatment="treated",
+        outcomes=["communication"],
+        strata="stratum",
+        takeup="completed",
+        covariates=["age", "urban"],
+        baselines={"communication": "communication_bl"},
+        cluster="community" if clustered else None,
+        permutations=0,
+    )
+    row = run_analysis(data, plan)["outcomes"][0]
+    exog = pd.get_dummies(data.stratum, drop_first=True, dtype=float).assign(
+        const=1.0, communication_bl=data.communication_bl, age=data.age, urban=data.urban
+    )
+    model = IV2SLS(data.communication, exog, data.completed, data.treated)
+    if clustered:
+        groups = pd.factorize(data.community.fillna(data.man_id.astype(str)))[0]
+        fit = model.fit(cov_type="clustered", clusters=groups, debiased=True)
+    else:
+        fit = model.fit(cov_type="robust", debiased=True)
+    assert row["tot"]["estimate"] == pytest.approx(fit.params["completed"], rel=1e-9)
+    assert row["tot"]["se"] == pytest.approx(fit.std_errors["completed"], rel=1e-9)
+    assert row["tot"]["ci_low"] == pytest.approx(fit.conf_int().loc["completed", "lower"], rel=1e-4)

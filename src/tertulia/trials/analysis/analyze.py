@@ -214,23 +214,20 @@ def _run_analysis(
         )
         if not is_index and abs(control_mean) > 1e-12:
             row["pct_of_control_mean"] = 100.0 * effect.estimate / control_mean
-        controls, control_names = regressors.without_treatment()
+        controls, _ = regressors.without_treatment()
+        basis = np.linalg.qr(controls)[0]
         if design.takeup is not None:
             row["tot"] = iv_effect(
-                y,
-                design.takeup[mask],
-                treatment,
-                controls,
-                control_names,
-                cluster=cluster,
-                alpha=plan.alpha,
+                y, design.takeup[mask], treatment, basis, cluster=cluster, alpha=plan.alpha
             )
         if design.attrited is not None and not is_index:
             row["lee_bounds"] = lee_bounds(
                 y_all, design.treatment, mask, alpha=plan.alpha
             ).to_dict()
         if plan.permutations > 0:
-            problems.append(ri.make_problem(y, controls, np.flatnonzero(mask), cluster))
+            problems.append(
+                ri.make_problem(y, controls, np.flatnonzero(mask), cluster, basis=basis)
+            )
             problem_rows.append(len(rows))
         rows.append(row)
 

@@ -18,7 +18,7 @@ from tertulia.trials.analysis.errors import TrialInputError, Warnings
 
 CONST = "const"
 TREATMENT = "treatment"
-COLLINEAR_TOL = 1e-9
+COLLINEAR_TOL = 1e-10  # share of a column's squared norm not explained by earlier ones
 
 
 @dataclass(frozen=True)
@@ -99,23 +99,29 @@ def collinear_columns(
     """Columns to keep, and each dropped column with the earlier columns it is a combination of.
 
     Columns are checked in order, so the constant, treatment and strata always win over a
-    covariate that duplicates them: the covariate is the one to drop.
+    covariate that duplicates them: the covariate is the one to drop. Works on the k x k
+    cross-product matrix, so the cost does not grow with the number of rows beyond one product.
     """
-    norms = np.linalg.norm(matrix, axis=0)
-    scaled = matrix / np.where(norms > 0, norms, 1.0)
-    r = np.linalg.qr(scaled, mode="r")
-    diag = np.abs(np.diag(r)) if r.shape[0] >= r.shape[1] else np.zeros(matrix.shape[1])
+    gram = matrix.T @ matrix
+    scale = np.sqrt(np.diag(gram))
+    scale = np.where(scale > 0, scale, 1.0)
+    gram = gram / np.outer(scale, scale)
     keep: list[int] = []
     dropped: list[tuple[str, list[str]]] = []
     for j, name in enumerate(names):
-        if norms[j] > 0 and diag[j] > COLLINEAR_TOL**0.5:
+        if gram[j, j] == 0:
+            dropped.append((name, []))
+            continue
+        if keep:
+            sub = gram[np.ix_(keep, keep)]
+            coef = np.linalg.solve(sub, gram[keep, j])
+            residual = gram[j, j] - gram[keep, j] @ coef
+        else:
+            coef, residual = np.zeros(0), gram[j, j]
+        if residual > COLLINEAR_TOL:
             keep.append(j)
             continue
-        partners: list[str] = []
-        if keep and norms[j] > 0:
-            coef, *_ = np.linalg.lstsq(scaled[:, keep], scaled[:, j], rcond=None)
-            partners = [names[keep[i]] for i in np.flatnonzero(np.abs(coef) > 1e-6)]
-        dropped.append((name, partners))
+        dropped.append((name, [names[keep[i]] for i in np.flatnonzero(np.abs(coef) > 1e-6)]))
     return keep, dropped
 
 
@@ -187,32 +193,52 @@ def ols_effect(
     return effect
 
 
+def residualize(basis: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """What is left of `values` after projecting on the controls (orthonormal `basis`)."""
+    return values - basis @ (basis.T @ values)
+
+
 def iv_effect(
     y: np.ndarray,
     takeup: np.ndarray,
     instrument: np.ndarray,
-    controls: np.ndarray,
-    control_names: list[str],
+    basis: np.ndarray,
     *,
     cluster: np.ndarray | None = None,
     alpha: float = 0.05,
 ) -> dict[str, float | str | None]:
-    """TOT: take-up instrumented by assignment (linearmodels IV2SLS), same controls as the ITT."""
-    exog = pd.DataFrame(controls, columns=control_names)
-    endog = pd.Series(takeup, name="takeup")
-    instruments = pd.Series(instrument, name=TREATMENT)
-    model = IV2SLS(pd.Series(y, name="y"), exog, endog, instruments)
+    """TOT: take-up instrumented by assignment (linearmodels IV2SLS), same controls as the ITT.
+
+    The controls are partialled out first (Frisch-Waugh-Lovell holds for 2SLS when every
+    control is exogenous), and `extra_df` tells linearmodels how many columns were absorbed,
+    so estimate and standard errors equal those of the full 2SLS regression while
+    linearmodels only sees three columns: at a million rows its rank checks and clustering
+    on the full design took minutes (docs/decisions/0012-estimation-libraries.md).
+    """
+    k = basis.shape[1]
+    dependent = pd.Series(residualize(basis, y), name="y")
+    endog = pd.Series(residualize(basis, takeup), name="takeup")
+    instruments = pd.Series(residualize(basis, instrument), name=TREATMENT)
+    model = IV2SLS(dependent, None, endog, instruments)
     if cluster is not None:
-        fit = model.fit(cov_type="clustered", clusters=pd.factorize(cluster)[0], debiased=True)
+        fit = model.fit(
+            cov_type="clustered", clusters=pd.factorize(cluster)[0], debiased=True, extra_df=k
+        )
         se_type = "cluster"
     else:
-        fit = model.fit(cov_type="robust", debiased=True)
+        fit = model.fit(cov_type="robust", debiased=True, extra_df=k)
         se_type = "HC1"
     ci = fit.conf_int(level=1 - alpha).loc["takeup"]
-    # One instrument: the first-stage F is the squared t of assignment in the first stage
-    # (same covariance as the second stage). linearmodels' `diagnostics` refits several
-    # auxiliary models and costs far more than the estimate itself.
-    first_stage = fit.first_stage.individual["takeup"]
+    # One instrument: the first-stage F is the squared t of assignment in the first stage,
+    # with the same covariance. statsmodels' cluster sums are vectorized; linearmodels'
+    # `first_stage` loops over clusters in Python, which takes seconds at a million rows.
+    first = sm.OLS(endog.to_numpy(), instruments.to_numpy()[:, None]).fit()
+    if cluster is not None:
+        first = first.get_robustcov_results(
+            cov_type="cluster", groups=pd.factorize(cluster)[0], use_correction=True
+        )
+    else:
+        first = first.get_robustcov_results(cov_type="HC1")
     return {
         "estimate": float(fit.params["takeup"]),
         "se": float(fit.std_errors["takeup"]),
@@ -220,5 +246,5 @@ def iv_effect(
         "ci_high": float(ci.iloc[1]),
         "p": float(fit.pvalues["takeup"]),
         "se_type": se_type,
-        "first_stage_f": float(first_stage.tstats[TREATMENT] ** 2),
+        "first_stage_f": float(first.tvalues[0] ** 2),
     }

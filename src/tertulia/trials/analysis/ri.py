@@ -34,9 +34,16 @@ class RiProblem:
 
 
 def make_problem(
-    y: np.ndarray, controls: np.ndarray, rows: np.ndarray, cluster: np.ndarray | None
+    y: np.ndarray,
+    controls: np.ndarray,
+    rows: np.ndarray,
+    cluster: np.ndarray | None,
+    *,
+    basis: np.ndarray | None = None,
 ) -> RiProblem:
-    basis, _ = np.linalg.qr(controls)
+    """`basis` (orthonormal, spanning `controls`) can be passed when already computed."""
+    if basis is None:
+        basis, _ = np.linalg.qr(controls)
     y = np.asarray(y, dtype=float)
     y_resid = y - basis @ (basis.T @ y)
     groups = None
