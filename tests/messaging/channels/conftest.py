@@ -26,6 +26,8 @@ class Receiver:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wait_for(self, predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+        """Poll `predicate(requests)`; it runs under the (non-reentrant) lock, so it must use
+        the list it is given, never `self.lock`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tertulia.messaging.channels.whatsapp.client import (
@@ -324,6 +325,8 @@ def test_exactly_once_log_and_jsonl(tmp_path: Path) -> None:
         client.send(text_payload(TO, "Otro", reference="outbox:2")[0])
         assert list(fake.log.duplicate_references()) == ["outbox:1"]
         assert len(fake.log.duplicate_contents()) == 1
+        stats = httpx.get(f"{fake.base_url}/_fake/stats").json()
+        assert stats["accepted"] == 3 and stats["duplicate_references"] == 1
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [line["reference"] for line in lines] == ["outbox:1", "outbox:1", "outbox:2"]
     assert "secreto" not in path.read_text()  # hashes, never bodies
