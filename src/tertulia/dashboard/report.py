@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from tertulia import __version__
 from tertulia.cohorts.models import Cohort
 from tertulia.dashboard.plots import engagement_by_topic_png, retention_png
-from tertulia.dashboard.selectors import Funnel, funnel_lines
+from tertulia.dashboard.selectors import Funnel, funnel_lines, topic_rows
 
 
 def report_write(*, cohorts: list[Cohort], funnel: Funnel, out_dir: Path, title: str) -> Path:
@@ -24,7 +24,7 @@ def report_write(*, cohorts: list[Cohort], funnel: Funnel, out_dir: Path, title:
             "title": title,
             "cohorts": cohorts,
             "lines": funnel_lines(funnel),
-            "topics": funnel.checkins_by_topic.to_dict("records"),
+            "topics": topic_rows(funnel),
             "retention_src": "retention.png",
             "topics_src": "engagement_by_topic.png",
             "generated_at": dt.datetime.now(dt.UTC),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from django.conf import settings
 from django.db.models import Count
+from django.utils.translation import gettext as _
 
 from tertulia.cohorts.models import Cohort, Enrollment
 from tertulia.messaging.models import CheckInResponse, Message, Outbox
@@ -174,16 +175,29 @@ def funnel_lines(funnel: Funnel) -> list[tuple[str, str]]:
     def pct(n: int) -> str:
         return f"{n:,} ({funnel.share(n):.0%})"
 
-    lines = [("Enrolled", f"{funnel.enrolled:,}")]
-    lines += [(f"Active on day {d}", pct(n)) for d, n in funnel.active_on.items()]
+    lines = [(_("Enrolled"), f"{funnel.enrolled:,}")]
     lines += [
-        ("Completed", pct(funnel.completed)),
-        ("Opted out (BAJA)", pct(funnel.opted_out)),
-        ("Silent at the end (dropped)", pct(funnel.dropped)),
-        ("Messages sent / received", f"{funnel.messages_out:,} / {funnel.messages_in:,}"),
-        ("Waiting for a facilitator", f"{funnel.waiting_for_facilitator:,}"),
+        (_("Active on day %(day)s") % {"day": d}, pct(n)) for d, n in funnel.active_on.items()
+    ]
+    lines += [
+        (_("Completed"), pct(funnel.completed)),
+        (_("Opted out (BAJA)"), pct(funnel.opted_out)),
+        (_("Silent at the end (dropped)"), pct(funnel.dropped)),
+        (
+            _("Messages sent / received"),
+            f"{funnel.messages_out:,} / {funnel.messages_in:,}",
+        ),
+        (_("Waiting for a facilitator"), f"{funnel.waiting_for_facilitator:,}"),
     ]
     return lines
+
+
+def topic_rows(funnel: Funnel) -> list[dict[str, object]]:
+    """Check-ins by topic, best answered first."""
+    data = funnel.checkins_by_topic
+    if data.empty:
+        return []
+    return list(data.sort_values("rate", ascending=False).to_dict("records"))
 
 
 def today_in(zone: str) -> dt.date:

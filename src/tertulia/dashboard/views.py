@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from tertulia.cohorts.models import Cohort, Enrollment
 from tertulia.dashboard.plots import engagement_by_topic_png, retention_png
-from tertulia.dashboard.selectors import funnel_lines, program_funnel
+from tertulia.dashboard.selectors import funnel_lines, program_funnel, topic_rows
 from tertulia.programs.models import Program
 
 
@@ -28,7 +28,9 @@ def home(request: HttpRequest) -> HttpResponse:
 def program(request: HttpRequest, slug: str) -> HttpResponse:
     program, cohorts = _cohorts(slug)
     funnel = program_funnel(cohorts)
-    running = Enrollment.objects.filter(cohort__in=cohorts, state__in=Enrollment.RECEIVING)
+    running = Enrollment.objects.filter(
+        cohort__in=cohorts, state__in=Enrollment.RECEIVING, ended_at__isnull=True
+    )
     return render(
         request,
         "dashboard/program.html",
@@ -38,7 +40,7 @@ def program(request: HttpRequest, slug: str) -> HttpResponse:
             "funnel": funnel,
             "running": running.count(),
             "lines": funnel_lines(funnel),
-            "topics": funnel.checkins_by_topic.to_dict("records"),
+            "topics": topic_rows(funnel),
             "retention_src": reverse("dashboard:retention_png", args=[slug]),
             "topics_src": reverse("dashboard:topics_png", args=[slug]),
         },
