@@ -12,7 +12,8 @@ from django.db import IntegrityError, transaction
 
 from tertulia.cohorts.models import Enrollment
 from tertulia.messaging.models import CheckInResponse, Message, Outbox
-from tertulia.messaging.services import engagement_record, service_message_queue
+from tertulia.messaging.services import engagement_record
+from tertulia.messaging.signals import inbound_routed, service_message_queue
 from tertulia.messaging.texts import text_for
 from tertulia.programs.models import Step
 
@@ -49,8 +50,9 @@ def message_route(*, message_id: int, now: dt.datetime) -> str:
         )
         if message.status == Message.Status.ROUTED:
             return message.route
-        route = _route(message, now)
-        message.route = route
+        message.route = _route(message, now)
+        inbound_routed.send(sender=Message, message=message, now=now)
+        route = message.route
         message.status = Message.Status.ROUTED
         message.save(update_fields=["route", "status", "keyword"])
         if message.enrollment_id and message.enrollment.state != Enrollment.State.OPTED_OUT:
