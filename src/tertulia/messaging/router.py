@@ -12,8 +12,8 @@ from django.db import IntegrityError, transaction
 
 from tertulia.cohorts.models import Enrollment
 from tertulia.messaging.models import CheckInResponse, Message, Outbox
-from tertulia.messaging.services import engagement_record
-from tertulia.messaging.signals import inbound_routed, service_message_queue
+from tertulia.messaging.services import engagement_record, service_message_queue
+from tertulia.messaging.signals import inbound_routed
 from tertulia.messaging.texts import text_for
 from tertulia.programs.models import Step
 
