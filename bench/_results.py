@@ -20,8 +20,12 @@ def record(section: str, body: str, *, command: str) -> None:
         f"Run: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
         f"Python {platform.python_version()}\n\n"
     )
-    block = f"<!-- {section}:start -->\n## {section}\n\n{stamp}{body.strip()}\n<!-- {section}:end -->"
-    pattern = re.compile(rf"<!-- {re.escape(section)}:start -->.*?<!-- {re.escape(section)}:end -->", re.S)
+    block = (
+        f"<!-- {section}:start -->\n## {section}\n\n{stamp}{body.strip()}\n<!-- {section}:end -->"
+    )
+    pattern = re.compile(
+        rf"<!-- {re.escape(section)}:start -->.*?<!-- {re.escape(section)}:end -->", re.S
+    )
     if pattern.search(text):
         text = pattern.sub(lambda _: block, text)
     else:

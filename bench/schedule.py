@@ -46,8 +46,14 @@ def child(enrollments: int, cohorts: int) -> None:
     with transaction.atomic():
         made = Cohort.objects.bulk_create(
             [
-                Cohort(program=curriculum.program, curriculum=curriculum, name=f"C{i}",
-                       start_date=start, send_time=dt.time(19, 0), capacity=50)  # fmt: skip
+                Cohort(
+                    program=curriculum.program,
+                    curriculum=curriculum,
+                    name=f"C{i}",
+                    start_date=start,
+                    send_time=dt.time(19, 0),
+                    capacity=50,
+                )  # fmt: skip
                 for i in range(cohorts)
             ]
         )
@@ -55,12 +61,18 @@ def child(enrollments: int, cohorts: int) -> None:
         batch = 10_000
         for offset in range(0, enrollments, batch):
             people = Participant.objects.bulk_create(
-                [Participant(phone=token, phone_hash=f"h{i}") for i in range(offset, offset + batch)]
+                [
+                    Participant(phone=token, phone_hash=f"h{i}")
+                    for i in range(offset, offset + batch)
+                ]
             )
             Enrollment.objects.bulk_create(
                 [
-                    Enrollment(participant=p, cohort=made[(offset + j) // per],
-                               enrolled_at=dt.datetime(2026, 3, 1, tzinfo=dt.UTC))  # fmt: skip
+                    Enrollment(
+                        participant=p,
+                        cohort=made[(offset + j) // per],
+                        enrolled_at=dt.datetime(2026, 3, 1, tzinfo=dt.UTC),
+                    )  # fmt: skip
                     for j, p in enumerate(people)
                 ]
             )
@@ -86,9 +98,20 @@ def run(database_url: str, var_dir: Path, enrollments: int, cohorts: int) -> dic
     env = dict(os.environ, DATABASE_URL=database_url, TERTULIA_VAR_DIR=str(var_dir))
     env.pop("REDIS_URL", None)
     out = subprocess.run(
-        [sys.executable, __file__, "--child", "--enrollments", str(enrollments),
-         "--cohorts", str(cohorts)],  # fmt: skip
-        env=env, cwd=ROOT, check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            "--enrollments",
+            str(enrollments),
+            "--cohorts",
+            str(cohorts),
+        ],  # fmt: skip
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -134,7 +157,9 @@ def main() -> None:
             f"{r['outbox_written']:,} | {r['enrollments']:,} |"
         )
     lines.append("")
-    lines.append("Peak memory is the whole process's maximum RSS (Django and data set-up included).")
+    lines.append(
+        "Peak memory is the whole process's maximum RSS (Django and data set-up included)."
+    )
     body = "\n".join(lines)
     print(body)
     from bench._results import record

@@ -68,7 +68,10 @@ def make_cohort(curriculum):  # type: ignore[no-untyped-def]
         capacity: int = 50,
     ):  # type: ignore[no-untyped-def]
         return cohort_create(
-            curriculum=curriculum, name=name, start_date=start, send_time=send_time,
+            curriculum=curriculum,
+            name=name,
+            start_date=start,
+            send_time=send_time,
             capacity=capacity,
         )
 

@@ -20,8 +20,21 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def run_demo(mini_path: Path, out: Path, seed: int = 7) -> str:
     result = CliRunner().invoke(
         main,
-        ["demo", "--content", str(mini_path), "--cohorts", "2", "--size", "10",
-         "--seed", str(seed), "--out", str(out), "--optout-rate", "0.3"],  # fmt: skip
+        [
+            "demo",
+            "--content",
+            str(mini_path),
+            "--cohorts",
+            "2",
+            "--size",
+            "10",
+            "--seed",
+            str(seed),
+            "--out",
+            str(out),
+            "--optout-rate",
+            "0.3",
+        ],  # fmt: skip
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output

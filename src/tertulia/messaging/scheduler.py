@@ -1,5 +1,6 @@
-"""The scheduler: what is due now? It answers with set-based SQL: one INSERT and one
-UPDATE joined to a temporary table of the due (cohort, time zone) groups, never a Python loop over participants.
+"""The scheduler: what is due now? It answers with set-based SQL: one INSERT and one UPDATE
+joined to a temporary table of the due (cohort, time zone) groups, never a Python loop over
+participants.
 
 Each run schedules at most one day per enrollment and per local calendar day, the day after
 the last one he was given. So a crash, a second run or a late start never sends a day twice
