@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "tertulia.messaging",
     "tertulia.simulation",
     "tertulia.dashboard",
+    "tertulia.safety",
 ]
 
 MIDDLEWARE = [
@@ -112,6 +113,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns at start-up when it is missing
 MEDIA_ROOT = VAR_DIR / "media"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:home"

@@ -23,6 +23,13 @@ import click
 @click.option("--optout-rate", default=0.08, show_default=True, help="Over the program.")
 @click.option("--reply-delay", default=90.0, show_default=True, help="Mean minutes.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Report folder.")
+@click.option(
+    "--language",
+    type=click.Choice(["en", "es"]),
+    default="en",
+    show_default=True,
+    help="Language of the printed funnel and the report.",
+)
 def demo(
     cohorts: int,
     size: int,
@@ -33,6 +40,7 @@ def demo(
     optout_rate: float,
     reply_delay: float,
     out: Path | None,
+    language: str,
 ) -> None:
     """Import the bundled curriculum, run cohorts of simulated men through the 30 days, print
     the funnel and write an HTML report with its plots."""
@@ -41,6 +49,9 @@ def demo(
     started = time.perf_counter()
     setup_django(migrate=True)
     from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(language)
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
