@@ -329,3 +329,17 @@ def test_the_audit_admin_is_read_only(admin_client) -> None:  # type: ignore[no-
     assert admin_client.get("/admin/safety/auditlog/").status_code == 200
     filtered = admin_client.get("/admin/safety/alert/?category=self_harm&status=open")
     assert filtered.status_code == 200
+
+
+@pytest.mark.django_db
+def test_postgresql_refuses_raw_changes_to_the_audit_log(man, facilitator) -> None:  # type: ignore[no-untyped-def]
+    from django.db import DatabaseError, connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the database trigger exists on PostgreSQL only")
+    write(THREAT)
+    entry = AuditLog.objects.get(action="alert.raise")
+    for sql in ("UPDATE safety_auditlog SET action = 'x'", "DELETE FROM safety_auditlog"):
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql)
+    assert AuditLog.objects.get(pk=entry.pk).action == "alert.raise"
