@@ -18,10 +18,12 @@ from threadpoolctl import threadpool_limits
 
 from tertulia.trials.analysis import ri
 from tertulia.trials.analysis.balance import attrition_summary, balance_table, joint_orthogonality
-from tertulia.trials.analysis.checks import Design, prepare
+from tertulia.trials.analysis.checks import Design, covariate_block, prepare
 from tertulia.trials.analysis.errors import TrialInputError
 from tertulia.trials.analysis.estimate import (
+    CONST,
     build_regressors,
+    extend_basis,
     iv_effect,
     ols_effect,
     report_dropped,
@@ -163,6 +165,9 @@ def _run_analysis(
     rows: list[dict[str, Any]] = []
     problems: list[ri.RiProblem] = []
     problem_rows: list[int] = []
+    # Outcomes share the constant, strata and plan covariates; only the baseline differs.
+    shared = {CONST, *covariate_block(design, list(plan.covariates))}
+    bases: dict[tuple[bytes, tuple[str, ...]], np.ndarray] = {}
     for outcome in full_plan.outcomes:
         y_all = design.data[outcome.name].astype(float).to_numpy()
         is_index = outcome.name in index_names
@@ -193,7 +198,12 @@ def _run_analysis(
             covariates=list(plan.covariates),
         )
         report_dropped(regressors, outcome.name, warnings, treatment_column=plan.treatment)
-        effect = ols_effect(y, regressors, cluster=cluster, primary=primary, alpha=plan.alpha)
+        controls, control_names = regressors.without_treatment()
+        # One basis of the controls serves the ITT, the TOT and randomization inference.
+        basis = _controls_basis(controls, control_names, shared, mask, bases)
+        effect = ols_effect(
+            y, regressors, cluster=cluster, primary=primary, alpha=plan.alpha, basis=basis
+        )
         control_values = y[treatment == 0]
         control_mean = float(control_values.mean())
         row.update(
@@ -214,8 +224,6 @@ def _run_analysis(
         )
         if not is_index and abs(control_mean) > 1e-12:
             row["pct_of_control_mean"] = 100.0 * effect.estimate / control_mean
-        controls, _ = regressors.without_treatment()
-        basis = np.linalg.qr(controls)[0]
         if design.takeup is not None:
             row["tot"] = iv_effect(
                 y, design.takeup[mask], treatment, basis, cluster=cluster, alpha=plan.alpha
@@ -273,6 +281,24 @@ def _run_analysis(
         },
     }
     return finite(results, warnings=results["warnings"])
+
+
+def _controls_basis(
+    controls: np.ndarray,
+    names: list[str],
+    shared: set[str],
+    mask: np.ndarray,
+    bases: dict[tuple[bytes, tuple[str, ...]], np.ndarray],
+) -> np.ndarray:
+    """Orthonormal basis of the controls: the QR of the columns every outcome with the same
+    observed rows shares (constant, strata, plan covariates) is computed once and extended by
+    the outcome's own baseline columns, instead of one QR of the whole design per outcome."""
+    common = [i for i, name in enumerate(names) if name in shared or name.startswith("stratum[")]
+    own = [i for i in range(len(names)) if i not in set(common)]
+    key = (np.packbits(mask).tobytes(), tuple(names[i] for i in common))
+    if key not in bases:
+        bases[key] = np.linalg.qr(controls[:, common])[0]
+    return extend_basis(bases[key], controls[:, own])
 
 
 def _romano_wolf(

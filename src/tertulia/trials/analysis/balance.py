@@ -15,7 +15,12 @@ import numpy as np
 import statsmodels.api as sm
 
 from tertulia.trials.analysis.checks import Design, covariate_block
-from tertulia.trials.analysis.estimate import build_regressors, ols_effect
+from tertulia.trials.analysis.estimate import (
+    build_regressors,
+    control_basis,
+    ols_effect,
+    wald_test,
+)
 
 
 def _arm_stats(values: np.ndarray, treatment: np.ndarray) -> dict[str, float | int]:
@@ -31,6 +36,9 @@ def _arm_stats(values: np.ndarray, treatment: np.ndarray) -> dict[str, float | i
 def balance_table(design: Design, columns: list[str]) -> list[dict[str, Any]]:
     rows = []
     raw = design.data
+    # The design (constant, treatment, strata) only depends on which rows are observed, so
+    # variables with the same missing rows share one design and one QR.
+    designs: dict[bytes, tuple[Any, np.ndarray]] = {}
     for column in columns:
         values = raw[column].astype(float).to_numpy()
         row: dict[str, Any] = {"variable": column, **_arm_stats(values, design.treatment)}
@@ -39,13 +47,37 @@ def balance_table(design: Design, columns: list[str]) -> list[dict[str, Any]]:
             (row["mean_treatment"] - row["mean_control"]) / pooled if pooled > 0 else 0.0
         )
         mask = ~np.isnan(values)
-        regressors = build_regressors(design, mask, baseline=[], covariates=[])
-        effect = ols_effect(values[mask], regressors, primary="HC1", kinds=("HC1",))
+        key = np.packbits(mask).tobytes()
+        if key not in designs:
+            regressors = build_regressors(design, mask, baseline=[], covariates=[])
+            designs[key] = (regressors, control_basis(regressors))
+        regressors, basis = designs[key]
+        effect = ols_effect(values[mask], regressors, primary="HC1", kinds=("HC1",), basis=basis)
         row["difference"] = effect.estimate
         row["se"] = effect.headline.se
         row["p"] = effect.headline.p
         rows.append(row)
     return rows
+
+
+def _f_test(y: np.ndarray, matrix: np.ndarray, tested: list[int], cov_type: str) -> dict:
+    """Joint F-test of the `tested` coefficients: numpy (`wald_test`) when the design has full
+    rank, statsmodels' pseudo-inverse when it does not (the same numbers either way)."""
+    test = wald_test(y, matrix, tested, cov_type=cov_type)
+    if test is not None:
+        return test
+    fit = sm.OLS(y, matrix).fit()
+    if cov_type != "nonrobust":
+        fit = fit.get_robustcov_results(cov_type=cov_type)
+    restriction = np.zeros((len(tested), matrix.shape[1]))
+    restriction[np.arange(len(tested)), tested] = 1.0
+    result = fit.f_test(restriction)
+    return {
+        "f": float(np.squeeze(result.fvalue)),
+        "df_num": int(result.df_num),
+        "df_denom": float(result.df_denom),
+        "p": float(result.pvalue),
+    }
 
 
 def joint_orthogonality(
@@ -63,17 +95,9 @@ def joint_orthogonality(
     ]
     if not tested:
         return None
-    fit = sm.OLS(design.treatment[mask], regressors.matrix).fit()
-    if cov_type != "nonrobust":
-        fit = fit.get_robustcov_results(cov_type=cov_type)
-    restriction = np.zeros((len(tested), regressors.matrix.shape[1]))
-    restriction[np.arange(len(tested)), tested] = 1.0
-    test = fit.f_test(restriction)
+    test = _f_test(design.treatment[mask], regressors.matrix, tested, cov_type)
     return {
-        "f": float(np.squeeze(test.fvalue)),
-        "df_num": int(test.df_num),
-        "df_denom": float(test.df_denom),
-        "p": float(test.pvalue),
+        **test,
         "n": int(mask.sum()),
         "variables": [regressors.names[i] for i in tested],
         "cov_type": cov_type,
@@ -123,15 +147,12 @@ def attrition_summary(
         keep_controls = [c for c in controls if c in names]
         interactions = design.covariates[keep_controls].to_numpy() * design.treatment[:, None]
         matrix = np.hstack([base.matrix, interactions])
-        fit = sm.OLS(attrited, matrix).fit(cov_type="HC1")
-        tested = np.arange(base.matrix.shape[1], matrix.shape[1])
-        restriction = np.zeros((tested.size, matrix.shape[1]))
-        restriction[np.arange(tested.size), tested] = 1.0
-        test = fit.f_test(restriction)
+        tested = list(range(base.matrix.shape[1], matrix.shape[1]))
+        test = _f_test(attrited, matrix, tested, "HC1")
         out["selective"] = {
-            "f": float(np.squeeze(test.fvalue)),
-            "df_num": int(test.df_num),
-            "p": float(test.pvalue),
+            "f": test["f"],
+            "df_num": test["df_num"],
+            "p": test["p"],
             "variables": keep_controls,
         }
     return out

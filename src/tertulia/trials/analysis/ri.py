@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from tertulia.trials.analysis.estimate import cluster_codes
+
 CHUNK = 250
 
 
@@ -48,7 +50,8 @@ def make_problem(
     y_resid = y - basis @ (basis.T @ y)
     groups = None
     if cluster is not None:
-        codes = np.unique(cluster, return_inverse=True)[1]
+        # Codes need not be contiguous: an empty row of `groups` adds nothing to the meat.
+        codes = cluster_codes(cluster)[0]
         groups = sparse.csr_matrix(
             (np.ones(codes.size), (codes, np.arange(codes.size))),
             shape=(codes.max() + 1, codes.size),
