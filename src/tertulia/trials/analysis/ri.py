@@ -59,14 +59,27 @@ def make_problem(
     return RiProblem(rows=rows, basis=basis, y_resid=y_resid, groups=groups)
 
 
-def t_statistics(problem: RiProblem, assignments: np.ndarray) -> np.ndarray:
-    """Studentized coefficient for each column of `assignments` (rows = randomized sample)."""
-    d = assignments[problem.rows].astype(float, copy=False)
-    d = d - problem.basis @ (problem.basis.T @ d)
+def t_statistics(
+    problem: RiProblem, assignments: np.ndarray, work: np.ndarray | None = None
+) -> np.ndarray:
+    """Studentized coefficient for each column of `assignments` (rows = randomized sample).
+
+    `work` (2 x at least n x columns, float64) is scratch space reused across calls: at a
+    million rows, allocating fresh n x chunk arrays for every outcome and chunk cost more than
+    the arithmetic (page faults), so every large intermediate is written into it in place.
+    """
+    n, columns = problem.rows.size, assignments.shape[1]
+    if work is None:
+        work = np.empty((2, n, columns))
+    d, scratch = work[0, :n, :columns], work[1, :n, :columns]
+    np.take(np.asarray(assignments, dtype=float), problem.rows, axis=0, out=d)
+    np.matmul(problem.basis, problem.basis.T @ d, out=scratch)
+    np.subtract(d, scratch, out=d)
     ss = np.einsum("ij,ij->j", d, d)
     beta = (d.T @ problem.y_resid) / ss
-    resid = problem.y_resid[:, None] - d * beta[None, :]
-    score = d * resid
+    np.multiply(d, beta[None, :], out=scratch)
+    np.subtract(problem.y_resid[:, None], scratch, out=scratch)  # residuals
+    score = np.multiply(d, scratch, out=scratch)
     if problem.groups is None:
         meat = np.einsum("ij,ij->j", score, score)
     else:
@@ -137,10 +150,14 @@ def ri_p_values(
     draws_iter = assignment_draws(
         treatment, strata, permutations, seed=seed, unit=unit, chunk=chunk
     )
+    largest = max((p.rows.size for p in problems), default=1)
+    work = np.empty((2, largest, min(chunk, permutations)))
     for draws in draws_iter:
         size = draws.shape[1]
+        # float64 once per chunk, shared by every outcome (0/1, so exactly the same values).
+        draws = np.ascontiguousarray(draws, dtype=float)
         for k, problem in enumerate(problems):
-            null[filled : filled + size, k] = t_statistics(problem, draws)
+            null[filled : filled + size, k] = t_statistics(problem, draws, work)
         filled += size
     # A tolerance keeps draws equal to the observed assignment from losing ties to rounding.
     exceed = (np.abs(null) >= np.abs(observed)[None, :] - 1e-10).sum(axis=0)
