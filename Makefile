@@ -34,6 +34,9 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/schedule.py
+	$(BIN)/python bench/demo.py
+	$(BIN)/python bench/trial.py
+	$(BIN)/python bench/safety.py
 
 # Renders the curriculum's audio steps with espeak-ng (Debian) into OGG/Opus.
 audio: $(STAMP)

@@ -30,10 +30,10 @@ def serve(host: str, port: int, no_worker: bool) -> None:
         click.echo(f"Created user 'admin' with password: {password}")
         (settings.VAR_DIR / "admin-password.txt").write_text(password + "\n")
     if not no_worker:
-        from tertulia.messaging.tasks import schedule_due_task
+        from tertulia import clockwork
         from tertulia.messaging.worker import run_forever, start_ticker
 
-        start_ticker(lambda: schedule_due_task.enqueue(), 60)
+        start_ticker(clockwork.tick, 60)
         threading.Thread(target=run_forever, name="tertulia-worker", daemon=True).start()
     click.echo(f"tertulia on http://{host}:{port}/  (admin: http://{host}:{port}/admin/)")
     call_command("runserver", f"{host}:{port}", use_reloader=False, use_threading=True)

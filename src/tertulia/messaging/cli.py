@@ -16,11 +16,11 @@ def worker(tick: float, no_scheduler: bool) -> None:
     setup_django(migrate=True)
     from django.conf import settings
 
-    from tertulia.messaging.tasks import schedule_due_task
+    from tertulia import clockwork
     from tertulia.messaging.worker import run_forever, start_ticker
 
     if not no_scheduler:
-        start_ticker(lambda: schedule_due_task.enqueue(), tick)
+        start_ticker(clockwork.tick, tick)
     click.echo(f"tertulia worker on {settings.TASKS['default']['BACKEND']} (Ctrl+C to stop)")
     run_forever()
 
