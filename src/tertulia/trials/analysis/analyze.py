@@ -239,6 +239,7 @@ def _run_analysis(
             problem_rows.append(len(rows))
         rows.append(row)
 
+    bases.clear()  # the shared bases are no longer needed; free them before RI's buffers
     ri_null = None
     if problems:
         ri_p, ri_observed, ri_null = ri.ri_p_values(
