@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "trial": "tertulia.trials.cli:trial",
     "safety": "tertulia.safety.cli:safety",
     "fake-whatsapp": "tertulia.messaging.channels.whatsapp.cli:fake_whatsapp",
+    "channel": "tertulia.messaging.channels.whatsapp.cli:channel",
 }
 
 

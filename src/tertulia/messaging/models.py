@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -160,3 +161,75 @@ class CheckInResponse(models.Model):
 
     def __str__(self) -> str:
         return f"check-in day {self.day}: {self.answer_key}"
+
+
+class ChannelConfig(models.Model):
+    """One WhatsApp Business number a program sends through. A cohort names it as
+    `whatsapp:<name>`. The three secrets are encrypted at rest and never shown or logged."""
+
+    name = models.SlugField(max_length=40, unique=True)
+    phone_number_id = models.CharField(max_length=64)
+    business_account_id = models.CharField(max_length=64, blank=True)
+    access_token = EncryptedTextField()
+    app_secret = EncryptedTextField()
+    verify_token = EncryptedTextField()
+    base_url = models.URLField(default="https://graph.facebook.com")
+    api_version = models.CharField(max_length=10, default="v23.0")
+    messages_per_second = models.PositiveIntegerField(
+        default=80, validators=[MinValueValidator(1), MaxValueValidator(1000)]
+    )
+    paused = models.BooleanField(default=False)
+    paused_reason = models.CharField(max_length=300, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("WhatsApp channel")
+        verbose_name_plural = _("WhatsApp channels")
+
+    def __str__(self) -> str:
+        return f"whatsapp:{self.name}"
+
+    @property
+    def channel(self) -> str:
+        return f"whatsapp:{self.name}"
+
+
+class WebhookEvent(models.Model):
+    """The raw body of one signed webhook POST, stored before it is answered and processed
+    later. It holds phone numbers and texts, so it is encrypted."""
+
+    channel = models.CharField(max_length=60)
+    body = EncryptedTextField()
+    received_at = models.DateTimeField()
+    signature_ok = models.BooleanField(default=False)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    problems = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
+        indexes = [models.Index(fields=["channel", "processed_at"], name="webhookevent_pending")]
+
+    def __str__(self) -> str:
+        return f"webhook event {self.pk} ({self.channel})"
+
+
+class MediaUpload(models.Model):
+    """A media file uploaded once to a channel, reused by its media id until it expires."""
+
+    channel = models.CharField(max_length=60)
+    sha256 = models.CharField(max_length=64)
+    media_id = models.CharField(max_length=200)
+    mime = models.CharField(max_length=100)
+    uploaded_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "sha256"], name="mediaupload_unique_file")
+        ]
+
+    def __str__(self) -> str:
+        return f"media {self.sha256[:12]} on {self.channel}"

@@ -36,6 +36,7 @@ class SendReport:
     failed: int = 0
     cancelled: int = 0
     retried: int = 0
+    unknown: int = 0  # the provider may have them: left for outbox_recover_stale
 
 
 def outbound_for(row: Outbox, message: Message) -> Outbound:
@@ -186,6 +187,11 @@ def _record(
                 sent_rows.append(row.id)
                 if row.enrollment_id:
                     sent_per_enrollment[row.enrollment_id] += 1
+            elif getattr(result, "maybe_accepted", False):
+                # The provider may have accepted it: sending again could deliver it twice.
+                # The row stays 'sending'; outbox_recover_stale asks the channel after the lease.
+                Outbox.objects.filter(pk=row.pk).update(error=str(result)[:300])
+                report.unknown += 1
             elif result.permanent or row.attempts >= MAX_ATTEMPTS:
                 Message.objects.filter(pk=message.pk).update(
                     status=Message.Status.FAILED, failed_at=now, error_code=result.code

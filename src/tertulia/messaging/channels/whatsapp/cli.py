@@ -120,3 +120,92 @@ async def _serve(fake: FakeWhatsApp, host: str, port: int) -> None:
     finally:
         await fake.stop_async()
         click.echo(f"accepted {len(fake.log)} messages; webhooks: {fake.webhook_stats}")
+
+
+@click.group("channel")
+def channel() -> None:
+    """Configure the channels programs send through."""
+
+
+@channel.command("add-whatsapp")
+@click.argument("name")
+@click.option("--phone-number-id", required=True)
+@click.option("--business-account-id", default="")
+@click.option(
+    "--token",
+    envvar="TERTULIA_WHATSAPP_TOKEN",
+    prompt=True,
+    hide_input=True,
+    help="Access token (or TERTULIA_WHATSAPP_TOKEN).",
+)
+@click.option(
+    "--app-secret",
+    envvar="TERTULIA_WHATSAPP_APP_SECRET",
+    prompt=True,
+    hide_input=True,
+    help="App secret that signs webhooks (or TERTULIA_WHATSAPP_APP_SECRET).",
+)
+@click.option(
+    "--verify-token",
+    envvar="TERTULIA_WHATSAPP_VERIFY_TOKEN",
+    prompt=True,
+    hide_input=True,
+    help="Webhook verify token (or TERTULIA_WHATSAPP_VERIFY_TOKEN).",
+)
+@click.option("--base-url", default="https://graph.facebook.com", show_default=True)
+@click.option("--api-version", default="v23.0", show_default=True)
+@click.option("--messages-per-second", default=80, show_default=True, type=click.IntRange(1, 1000))
+def add_whatsapp(
+    name: str,
+    phone_number_id: str,
+    business_account_id: str,
+    token: str,
+    app_secret: str,
+    verify_token: str,
+    base_url: str,
+    api_version: str,
+    messages_per_second: int,
+) -> None:
+    """Add (or update) the WhatsApp channel NAME; cohorts use it as whatsapp:NAME."""
+    from tertulia.cli import setup_django
+
+    setup_django(migrate=True)
+    from django.core.exceptions import ValidationError
+
+    from tertulia.messaging.models import ChannelConfig
+
+    config = ChannelConfig.objects.filter(name=name).first() or ChannelConfig(name=name)
+    created = config.pk is None
+    config.phone_number_id = phone_number_id
+    config.business_account_id = business_account_id
+    config.access_token = token
+    config.app_secret = app_secret
+    config.verify_token = verify_token
+    config.base_url = base_url
+    config.api_version = api_version
+    config.messages_per_second = messages_per_second
+    try:
+        config.full_clean()
+    except ValidationError as exc:
+        problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        raise click.UsageError(problems) from None
+    config.save()
+    verb = "added" if created else "updated"
+    click.echo(f"{verb} channel whatsapp:{name} (phone number id {phone_number_id})")
+    click.echo(f"webhook: /webhooks/whatsapp/{name}/")
+
+
+@channel.command("list")
+def list_channels() -> None:
+    """List the configured WhatsApp channels (never their secrets)."""
+    from tertulia.cli import setup_django
+
+    setup_django(migrate=True)
+    from tertulia.messaging.models import ChannelConfig
+
+    for config in ChannelConfig.objects.order_by("name"):
+        state = f"paused: {config.paused_reason}" if config.paused else "active"
+        click.echo(
+            f"whatsapp:{config.name}  phone_number_id={config.phone_number_id}  "
+            f"{config.messages_per_second} msg/s  {state}"
+        )

@@ -1,0 +1,293 @@
+"""The WhatsApp Cloud API as a tertulia Channel (kind "whatsapp").
+
+A cohort names its channel `whatsapp:<name>`; `<name>` is a ChannelConfig row. The Channel
+interface's factory gets no name, so the adapter finds the configuration from the Message rows
+it is asked to send (the sender groups a batch by channel, so one batch is one config).
+
+Errors come back through the error table (errors.py): retryable ones as ordinary ChannelErrors,
+undeliverable and unknown ones as permanent ChannelErrors, pause-the-channel ones pause the
+ChannelConfig, and a request Meta may have accepted as `MaybeAcceptedError`, which the sender
+leaves 'sending' for `outbox_recover_stale` to reconcile instead of re-sending it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from django.utils import timezone
+
+from tertulia.messaging.channel import ChannelError, Outbound, SendResult
+from tertulia.messaging.models import ChannelConfig, MediaUpload, Message, WebhookEvent
+
+from .client import (
+    CAPTIONED_KINDS,
+    CloudAPIClient,
+    CloudAPIError,
+    PayloadError,
+    buttons_payload,
+    media_payload,
+    text_payload,
+)
+from .client import SendResult as CloudSendResult
+from .errors import Action
+
+logger = logging.getLogger(__name__)
+
+KIND = "whatsapp"
+# Meta keeps an uploaded media id for 30 days; re-upload a day before.
+MEDIA_TTL = dt.timedelta(days=29)
+# Seconds to wait for Meta's answer; a send that times out after leaving is "maybe accepted".
+SEND_TIMEOUT = 10.0
+
+
+class MaybeAcceptedError(ChannelError):
+    """Meta may have accepted the message although we got no answer: never re-send it blindly.
+    The sender leaves its row 'sending'; reconciliation settles it from the status webhooks."""
+
+    maybe_accepted = True
+
+
+def channel_name(channel: str) -> str:
+    """'whatsapp:peru' -> 'peru'."""
+    prefix, _, name = channel.partition(":")
+    if prefix != KIND or not name:
+        raise ChannelError(f"not a WhatsApp channel: '{channel}'", permanent=True)
+    return name
+
+
+def config_for(channel: str) -> ChannelConfig:
+    config = ChannelConfig.objects.filter(name=channel_name(channel)).first()
+    if config is None:
+        raise ChannelError(f"no WhatsApp channel is configured for '{channel}'", permanent=True)
+    return config
+
+
+def channel_pause(config: ChannelConfig, reason: str) -> None:
+    """Stop sending on a channel until staff resume it (a token expired, the number is
+    restricted, a template broke). Logged without secrets."""
+    updated = ChannelConfig.objects.filter(pk=config.pk, paused=False).update(
+        paused=True, paused_reason=reason[:300], paused_at=timezone.now()
+    )
+    if updated:
+        logger.error("WhatsApp channel %s paused: %s", config.channel, reason[:300])
+
+
+# -- clients: one per configuration and process, reused across batches ---------------------------
+
+_clients: dict[tuple[str, ...], CloudAPIClient] = {}
+_clients_lock = threading.Lock()
+
+
+def client_for(config: ChannelConfig) -> CloudAPIClient:
+    token_hash = hashlib.sha256(config.access_token.encode()).hexdigest()
+    key = (config.name, config.phone_number_id, config.base_url, config.api_version, token_hash)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            for old_key in [k for k in _clients if k[0] == config.name]:
+                _clients.pop(old_key).close()
+            client = CloudAPIClient(
+                phone_number_id=config.phone_number_id,
+                access_token=config.access_token,
+                base_url=config.base_url,
+                api_version=config.api_version,
+                timeout=SEND_TIMEOUT,
+            )
+            _clients[key] = client
+        return client
+
+
+def clients_close() -> None:
+    with _clients_lock:
+        while _clients:
+            _clients.popitem()[1].close()
+
+
+# -- media ---------------------------------------------------------------------------------------
+
+_file_hashes: dict[tuple[str, float, int], str] = {}
+
+
+def _file_sha256(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path), stat.st_mtime, stat.st_size)
+    found = _file_hashes.get(key)
+    if found is None:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        found = _file_hashes[key] = digest.hexdigest()
+    return found
+
+
+def media_id_for(config: ChannelConfig, client: CloudAPIClient, path: Path, mime: str) -> str:
+    """The channel's media id for a file: uploaded once, reused, re-uploaded after expiry."""
+    sha = _file_sha256(path)
+    now = timezone.now()
+    found = MediaUpload.objects.filter(
+        channel=config.channel, sha256=sha, expires_at__gt=now
+    ).first()
+    if found is not None:
+        return found.media_id
+    media_id = client.upload_media(path, mime or None)
+    MediaUpload.objects.update_or_create(
+        channel=config.channel,
+        sha256=sha,
+        defaults={
+            "media_id": media_id,
+            "mime": mime,
+            "uploaded_at": now,
+            "expires_at": now + MEDIA_TTL,
+        },
+    )
+    return media_id
+
+
+def media_forget(channel: str, media_id: str) -> None:
+    """Drop a media id Meta no longer knows, so that the next send uploads the file again."""
+    MediaUpload.objects.filter(channel=channel, media_id=media_id).delete()
+
+
+# -- mapping -------------------------------------------------------------------------------------
+
+
+def recipient(address: str) -> str:
+    """The Cloud API's `to`: an E.164 number without its '+' (or a business-scoped user id)."""
+    return address[1:] if address.startswith("+") else address
+
+
+def payloads_for(
+    outbound: Outbound, config: ChannelConfig, client: CloudAPIClient
+) -> list[dict[str, Any]]:
+    """The Cloud API payload(s) for one Outbound; every one carries our Message id, which Meta
+    echoes in each status webhook (biz_opaque_callback_data)."""
+    to = recipient(outbound.to)
+    reference = str(outbound.message_id)
+    if outbound.kind == "buttons":
+        buttons = [(b["id"], b["title"]) for b in outbound.buttons]
+        return [buttons_payload(to, outbound.text, buttons, reference=reference)]
+    if outbound.kind in ("audio", "video", "image", "document"):
+        if outbound.media_file is None:
+            raise PayloadError(f"{outbound.kind} message without a media file")
+        media_id = media_id_for(config, client, outbound.media_file, outbound.media_mime)
+        caption = outbound.caption if outbound.kind in CAPTIONED_KINDS else None
+        payloads = [
+            media_payload(
+                to, outbound.kind, media_id=media_id, caption=caption or None, reference=reference
+            )
+        ]
+        if outbound.caption and outbound.kind not in CAPTIONED_KINDS:
+            # Audio cannot carry a caption: its words follow as a text.
+            payloads += text_payload(to, outbound.caption, reference=f"{reference}.c")
+        return payloads
+    return text_payload(to, outbound.text, reference=reference)
+
+
+def error_for(error: CloudAPIError, config: ChannelConfig) -> ChannelError:
+    """The ChannelError the sender acts on, from the error table's action."""
+    code = (
+        str(error.code)
+        if error.code is not None
+        else (f"http{error.http_status}" if error.http_status else "transport")
+    )
+    if error.maybe_accepted:
+        return MaybeAcceptedError(str(error), code=code)
+    if error.action is Action.RETRY:
+        return ChannelError(str(error), code=code)
+    if error.action is Action.PAUSE_CHANNEL:
+        channel_pause(config, str(error))
+        return ChannelError(str(error), code=code)
+    # UNDELIVERABLE and FAIL_VISIBLY: no retry. RESEND_AS_TEMPLATE (131047) also fails for now:
+    # the template registry and the 24-hour window are not built yet.
+    return ChannelError(str(error), code=code, permanent=True)
+
+
+class WhatsAppChannel:
+    kind = KIND
+
+    def send_many(self, outbounds: Sequence[Outbound]) -> list[SendResult | ChannelError]:
+        if not outbounds:
+            return []
+        channels = set(
+            Message.objects.filter(pk__in=[o.message_id for o in outbounds]).values_list(
+                "channel", flat=True
+            )
+        )
+        if len(channels) != 1:
+            raise ChannelError("a WhatsApp batch must come from one channel", permanent=True)
+        config = config_for(channels.pop())
+        if config.paused:
+            return [ChannelError(f"channel {config.channel} is paused")] * len(outbounds)
+        client = client_for(config)
+
+        results: list[SendResult | ChannelError | None] = [None] * len(outbounds)
+        flat: list[dict[str, Any]] = []
+        owners: list[int] = []
+        for index, outbound in enumerate(outbounds):
+            try:
+                payloads = payloads_for(outbound, config, client)
+            except PayloadError as exc:
+                results[index] = ChannelError(f"invalid message: {exc}", permanent=True)
+                continue
+            except CloudAPIError as exc:  # the media upload failed
+                results[index] = error_for(exc, config)
+                continue
+            except OSError as exc:
+                results[index] = ChannelError(
+                    f"media file unreadable: {type(exc).__name__}", permanent=True
+                )
+                continue
+            flat.extend(payloads)
+            owners.extend([index] * len(payloads))
+
+        sent = client.send_many(flat) if flat else []
+        parts: dict[int, list[CloudSendResult | CloudAPIError]] = {}
+        for owner, result in zip(owners, sent, strict=True):
+            parts.setdefault(owner, []).append(result)
+        for index, outcomes in parts.items():
+            results[index] = self._outcome(outcomes, config)
+        return [r if r is not None else ChannelError("not sent") for r in results]
+
+    @staticmethod
+    def _outcome(
+        outcomes: list[CloudSendResult | CloudAPIError], config: ChannelConfig
+    ) -> SendResult | ChannelError:
+        first = outcomes[0]
+        if isinstance(first, CloudAPIError):
+            return error_for(first, config)
+        failed = [o for o in outcomes[1:] if isinstance(o, CloudAPIError)]
+        if failed:
+            # The first part went out, a later one did not: re-sending would repeat the first.
+            logger.warning(
+                "WhatsApp %s: a later part of a split message failed (%s)",
+                config.channel,
+                failed[0],
+            )
+        return SendResult(provider_id=first.provider_id)
+
+    def reconcile(self, message_id: int) -> str | None:
+        """After a crash or a maybe-accepted send: Meta echoes our reference in a status
+        webhook for every message it accepts. Process what has arrived; a provider id found
+        means it went out. None (it did not) only when webhooks did arrive after the send, so
+        the pipeline works; otherwise we cannot tell and say so."""
+        from .processing import webhook_events_process_pending
+
+        message = Message.objects.filter(pk=message_id).first()
+        if message is None:
+            return None
+        webhook_events_process_pending(channel=message.channel)
+        message.refresh_from_db(fields=["provider_id"])
+        if message.provider_id:
+            return message.provider_id
+        if WebhookEvent.objects.filter(
+            channel=message.channel, received_at__gt=message.created_at
+        ).exists():
+            return None
+        raise ChannelError("no webhook since the send: cannot tell whether Meta accepted it")

@@ -1,0 +1,151 @@
+"""Turning a stored webhook body into Message rows and statuses.
+
+Meta re-delivers webhooks for days and may put the same message in two POSTs, so each inbound
+message and status is applied exactly once through the database (the Message table's unique
+provider id; statuses never move a message backwards). Nothing here logs bodies or numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.db import transaction
+
+from tertulia.core import clock
+from tertulia.messaging.models import ChannelConfig, Message, WebhookEvent
+from tertulia.messaging.services import Inbound, message_record_inbound, message_status_update
+
+from .errors import Action, action_for
+from .webhook import MEDIA_TYPES, InboundEvent, StatusEvent, parse_envelope
+
+logger = logging.getLogger(__name__)
+
+STATUSES = ("sent", "delivered", "read", "failed")
+
+
+def inbound_from_event(event: InboundEvent, channel: str, now: dt.datetime) -> Inbound:
+    """Our Inbound for one parsed WhatsApp message."""
+    button_id = event.button_payload or event.list_id or ""
+    button_title = event.button_title or event.list_title or ""
+    if button_id:
+        kind = "button"
+    elif event.type in MEDIA_TYPES:
+        kind = "voice" if event.type == "audio" and event.voice else event.type
+    else:
+        kind = event.type[:20]
+    payload: dict[str, object] = {"wa_type": event.type}
+    if event.user_id:
+        payload["user_id"] = event.user_id
+    if event.media_id:
+        payload.update(media_id=event.media_id, mime_type=event.mime_type or "")
+    if event.context_message_id:
+        payload["context_id"] = event.context_message_id
+    if event.reaction_message_id:
+        payload.update(reaction_to=event.reaction_message_id, emoji=event.reaction_emoji or "")
+    if event.errors:
+        payload["errors"] = [e.code for e in event.errors]
+    if event.referral and event.referral.ctwa_clid:
+        payload["ctwa_clid"] = event.referral.ctwa_clid
+    address = f"+{event.wa_id}" if event.wa_id else (event.user_id or "")
+    return Inbound(
+        channel=channel,
+        address=address,
+        provider_id=event.message_id,
+        received_at=event.timestamp or now,
+        kind=kind,
+        text=event.text or event.caption or "",
+        button_id=button_id,
+        button_title=button_title,
+        payload=payload,
+    )
+
+
+def _claim_by_reference(channel: str, status: StatusEvent, at: dt.datetime) -> None:
+    """A status for a message whose send we could not confirm (a timeout after the request
+    left, a crash before recording the answer): our reference names the Message, which learns
+    its provider id here, so reconciliation knows Meta has it."""
+    reference = status.biz_opaque_callback_data or ""
+    head, _, part = reference.partition(".")
+    if not head.isdigit() or part not in ("", "1"):
+        return
+    Message.objects.filter(
+        pk=int(head), channel=channel, direction=Message.Direction.OUT, provider_id=""
+    ).update(provider_id=status.message_id, status=Message.Status.SENT, sent_at=at)
+
+
+def _apply_status(channel: str, status: StatusEvent, now: dt.datetime) -> None:
+    at = status.timestamp or now
+    _claim_by_reference(channel, status, at)
+    if status.status not in STATUSES:
+        return  # "played" (voice notes) and future statuses: nothing to record yet
+    error_code = str(status.error_code) if status.error_code is not None else ""
+    message_status_update(
+        channel=channel,
+        provider_id=status.message_id,
+        status=status.status,
+        at=at,
+        error_code=error_code,
+    )
+    if status.pricing_category:
+        message = (
+            Message.objects.filter(
+                channel=channel, direction=Message.Direction.OUT, provider_id=status.message_id
+            )
+            .only("id", "payload")
+            .first()
+        )
+        if message is not None and message.payload.get("pricing") != status.pricing_category:
+            message.payload = {**message.payload, "pricing": status.pricing_category}
+            message.save(update_fields=["payload"])
+    if status.status == "failed" and action_for(status.error_code) is Action.PAUSE_CHANNEL:
+        from .channel import channel_name, channel_pause
+
+        config = ChannelConfig.objects.filter(name=channel_name(channel)).first()
+        if config is not None:
+            channel_pause(config, f"status webhook error {status.error_code}")
+
+
+def webhook_event_process(event_id: int) -> dict[str, int]:
+    """Apply one stored webhook body: record each inbound message once and route it, apply
+    each status. Idempotent: a processed event is skipped, and every write dedupes."""
+    from tertulia.messaging.tasks import route_inbound_task
+
+    event = WebhookEvent.objects.filter(pk=event_id).first()
+    if event is None or event.processed_at is not None:
+        return {"inbound": 0, "statuses": 0}
+    now = clock.now()
+    parsed = parse_envelope(event.body.encode("utf-8"))
+    to_route: list[int] = []
+    for inbound in parsed.inbound:
+        message, _created = message_record_inbound(inbound_from_event(inbound, event.channel, now))
+        # Routing is idempotent: a message stored by an earlier delivery that crashed before
+        # routing is routed now; one already routed is left alone.
+        if message.status == Message.Status.RECEIVED:
+            to_route.append(message.pk)
+    for status in parsed.statuses:
+        _apply_status(event.channel, status, now)
+    problems = list(parsed.problems)
+    for inbound in parsed.inbound:
+        problems += [f"message type {inbound.type}: error {e.code}" for e in inbound.errors]
+    WebhookEvent.objects.filter(pk=event.pk).update(processed_at=now, problems=problems[:50])
+    for message_id in to_route:
+        transaction.on_commit(
+            lambda m=message_id: route_inbound_task.enqueue(m, now.isoformat())  # type: ignore[misc]
+        )
+    if parsed.problems:
+        logger.warning(
+            "webhook event %s on %s: %d problem(s)", event.pk, event.channel, len(parsed.problems)
+        )
+    return {"inbound": len(parsed.inbound), "statuses": len(parsed.statuses)}
+
+
+def webhook_events_process_pending(*, channel: str | None = None, limit: int = 1000) -> int:
+    """Process stored events that were never processed (a lost task, a worker that died)."""
+    pending = WebhookEvent.objects.filter(processed_at__isnull=True)
+    if channel is not None:
+        pending = pending.filter(channel=channel)
+    ids = list(pending.order_by("id").values_list("id", flat=True)[:limit])
+    for event_id in ids:
+        webhook_event_process(event_id)
+    return len(ids)

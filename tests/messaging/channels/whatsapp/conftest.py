@@ -1,0 +1,142 @@
+"""Fixtures for the Django side of the WhatsApp channel: a configured channel "whatsapp:test"
+pointing at the fake Cloud API, whose webhooks land in `receiver` and are replayed into the
+real view through Django's test client (so every body the view sees is one Meta-shaped,
+signed POST)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tertulia.messaging.channels.whatsapp.fake_server import FakeWhatsApp, run_fake_whatsapp
+from tertulia.messaging.channels.whatsapp.signature import SIGNATURE_HEADER, sign
+
+from ..conftest import Receiver
+
+TOKEN = "test-token"  # noqa: S105 - the fake's, not a credential
+SECRET = "test-app-secret"  # noqa: S105
+VERIFY = "test-verify-token"  # noqa: S105
+URL = "/webhooks/whatsapp/test/"
+CHANNEL = "whatsapp:test"
+
+
+@pytest.fixture
+def make_fake(receiver: Receiver) -> Iterator[Any]:
+    """Start fakes posting their webhooks to `receiver`; all stop at the end of the test."""
+    started: list[Any] = []
+
+    def make(**overrides: Any) -> FakeWhatsApp:
+        options = {"token": TOKEN, "app_secret": SECRET, "webhook_url": receiver.url, "seed": 3}
+        context = run_fake_whatsapp(**{**options, **overrides})
+        fake = context.__enter__()
+        started.append(context)
+        return fake
+
+    yield make
+    for context in reversed(started):
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def fake(make_fake: Any) -> FakeWhatsApp:
+    return make_fake()
+
+
+@pytest.fixture
+def make_config(db: None) -> Iterator[Any]:
+    from tertulia.messaging.channels.whatsapp.channel import clients_close
+    from tertulia.messaging.models import ChannelConfig
+
+    def make(base_url: str = "http://127.0.0.1:9", phone_number_id: str = "100000000000001"):  # type: ignore[no-untyped-def]
+        return ChannelConfig.objects.create(
+            name="test",
+            phone_number_id=phone_number_id,
+            access_token=TOKEN,
+            app_secret=SECRET,
+            verify_token=VERIFY,
+            base_url=base_url,
+        )
+
+    yield make
+    clients_close()
+
+
+@pytest.fixture
+def wa_config(make_config: Any, fake: FakeWhatsApp):  # type: ignore[no-untyped-def]
+    return make_config(base_url=fake.base_url, phone_number_id=fake.phone_number_id)
+
+
+def post_signed(client: Any, body: bytes, secret: str = SECRET) -> Any:
+    return client.post(
+        URL,
+        data=body,
+        content_type="application/json",
+        headers={SIGNATURE_HEADER: sign(body, secret)},
+    )
+
+
+class Replayer:
+    """Posts what the fake sent to `receiver` into the Django view, each request once."""
+
+    def __init__(self, receiver: Receiver, client: Any) -> None:
+        self.receiver = receiver
+        self.client = client
+        self.done = 0
+
+    def __call__(self, fake: FakeWhatsApp | None = None) -> int:
+        if fake is not None:
+            assert fake.wait_idle(10)
+        time.sleep(0.05)
+        with self.receiver.lock:
+            pending = self.receiver.requests[self.done :]
+        for request in pending:
+            response = self.client.post(
+                URL,
+                data=request.body,
+                content_type="application/json",
+                headers={SIGNATURE_HEADER: request.headers[SIGNATURE_HEADER]},
+            )
+            assert response.status_code == 200
+        self.done += len(pending)
+        return len(pending)
+
+
+@pytest.fixture
+def replay(receiver: Receiver, client: Any) -> Replayer:
+    return Replayer(receiver, client)
+
+
+def envelope(*, messages: list[dict[str, Any]] = (), statuses: list[dict[str, Any]] = ()) -> bytes:  # type: ignore[assignment]
+    """A Meta-shaped webhook body."""
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "51900000001", "phone_number_id": "100000000000001"},
+    }
+    if messages:
+        value["contacts"] = [
+            {"profile": {"name": "P"}, "wa_id": m["from"]} for m in messages if "from" in m
+        ]
+        value["messages"] = list(messages)
+    if statuses:
+        value["statuses"] = list(statuses)
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "200000000000001", "changes": [{"field": "messages", "value": value}]}],
+    }
+    return json.dumps(body).encode()
+
+
+def text_message(
+    wa_id: str, text: str, message_id: str, timestamp: int = 1772496000
+) -> dict[str, Any]:
+    return {
+        "from": wa_id,
+        "id": message_id,
+        "timestamp": str(timestamp),
+        "type": "text",
+        "text": {"body": text},
+    }

@@ -1,0 +1,171 @@
+"""Sending through the WhatsApp channel against the fake Cloud API: the fake's own log shows
+every message exactly once, through retries, refusals and requests that may have been
+accepted."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tertulia.cohorts.models import Cohort
+from tertulia.messaging.channels.whatsapp import channel as wa_channel
+from tertulia.messaging.models import MediaUpload, Message, Outbox
+from tertulia.messaging.scheduler import outbox_enqueue_due
+from tertulia.messaging.sender import LEASE, outbox_recover_stale, outbox_send_batch
+from tests.conftest import lima
+
+from .conftest import CHANNEL
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+START = dt.date(2026, 3, 2)
+T = lima(START, 19, 1)
+DAY0 = 3  # text, audio, check-in
+
+
+@pytest.fixture
+def day0(make_cohort, enroll):  # type: ignore[no-untyped-def]
+    """Day 0 of a cohort on whatsapp:test queued for `men` men; returns a function."""
+
+    def schedule(men: int = 1) -> list[Outbox]:
+        cohort = make_cohort(start=START)
+        Cohort.objects.filter(pk=cohort.pk).update(channel=CHANNEL)
+        for n in range(men):
+            enroll(cohort, phone=f"+51987{n:06d}")
+        outbox_enqueue_due(now=lima(START, 19, 0))
+        return list(Outbox.objects.order_by("id"))
+
+    return schedule
+
+
+def references(fake) -> list[str]:  # type: ignore[no-untyped-def]
+    return sorted(e.reference for e in fake.log.entries())
+
+
+def test_day_zero_reaches_the_fake_once_and_statuses_come_back(
+    day0, wa_config, fake, replay, run_tasks
+) -> None:  # type: ignore[no-untyped-def]
+    rows = day0(men=3)
+    report = outbox_send_batch(now=T)
+    assert (report.sent, report.failed, report.retried) == (len(rows), 0, 0)
+    assert outbox_send_batch(now=T).claimed == 0
+    out = Message.objects.filter(direction=Message.Direction.OUT)
+    assert references(fake) == sorted(str(m.pk) for m in out)
+    assert fake.log.duplicate_references() == {}
+    assert (
+        sorted(e.type for e in fake.log.entries())
+        == ["audio"] * 3 + ["interactive"] * 3 + ["text"] * 3
+    )
+    assert {e.to for e in fake.log.entries()} == {"51987000000", "51987000001", "51987000002"}
+    # The audio was uploaded once for the three men, and sent by its media id.
+    upload = MediaUpload.objects.get()
+    assert {e.payload["audio"]["id"] for e in fake.log.entries() if e.type == "audio"} == {
+        upload.media_id
+    }
+    by_reference = {e.reference: e.message_id for e in fake.log.entries()}
+    assert all(m.provider_id == by_reference[str(m.pk)] for m in out)
+
+    replay(fake)
+    run_tasks()
+    assert set(out.values_list("status", flat=True)) == {Message.Status.READ}
+    assert {m.payload.get("pricing") for m in out.all()} == {"service"}
+
+
+def test_a_rate_limit_answer_is_retried_and_sent_once(day0, wa_config, fake) -> None:  # type: ignore[no-untyped-def]
+    rows = day0()
+    fake.force("429")
+    report = outbox_send_batch(now=T)
+    assert (report.sent, report.retried) == (len(rows) - 1, 1)
+    retried = Outbox.objects.get(status=Outbox.Status.QUEUED)
+    assert "130429" in retried.error
+    assert outbox_send_batch(now=T).claimed == 0  # not before its backoff
+    later = outbox_send_batch(now=T + dt.timedelta(minutes=5))
+    assert later.sent == 1
+    assert references(fake) == sorted(str(m.pk) for m in Message.objects.all())
+    assert len(fake.log) == len(rows)
+
+
+def test_an_undeliverable_number_fails_the_row_without_retry(day0, wa_config, fake) -> None:  # type: ignore[no-untyped-def]
+    rows = day0()
+    fake.force(131026)
+    report = outbox_send_batch(now=T)
+    assert (report.sent, report.failed, report.retried) == (len(rows) - 1, 1, 0)
+    row = Outbox.objects.get(status=Outbox.Status.FAILED)
+    assert row.attempts == 1
+    assert (row.message.status, row.message.error_code) == (Message.Status.FAILED, "131026")
+    assert outbox_send_batch(now=T + dt.timedelta(days=1)).claimed == 0
+    assert len(fake.log) == len(rows) - 1
+
+
+def test_an_expired_token_pauses_the_channel(day0, fake, wa_config) -> None:  # type: ignore[no-untyped-def]
+    day0()
+    fake.force(190)
+    report = outbox_send_batch(now=T)
+    assert report.retried == 1
+    wa_config.refresh_from_db()
+    assert wa_config.paused
+    assert "190" in wa_config.paused_reason
+    # Nothing more goes out on a paused channel; the rows wait for staff.
+    before = len(fake.log)
+    outbox_send_batch(now=T + dt.timedelta(minutes=5))
+    assert len(fake.log) == before
+    assert not Outbox.objects.filter(status=Outbox.Status.FAILED).exists()
+
+
+def test_a_request_meta_may_have_accepted_is_reconciled_not_resent(
+    day0, make_fake, make_config, replay, run_tasks, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    fake = make_fake(hang_seconds=1.0)
+    make_config(base_url=fake.base_url, phone_number_id=fake.phone_number_id)
+    monkeypatch.setattr(wa_channel, "SEND_TIMEOUT", 0.3)
+    rows = day0()
+    fake.force("timeout_accepted")
+    report = outbox_send_batch(now=T)
+    assert (report.sent, report.unknown, report.retried) == (len(rows) - 1, 1, 0)
+    waiting = Outbox.objects.get(status=Outbox.Status.SENDING)
+    assert waiting.message.provider_id == ""
+    # Its 'sent' status names our reference; the webhook gives the Message its provider id.
+    replay(fake)
+    run_tasks()
+    outbox_recover_stale(now=T + LEASE + dt.timedelta(minutes=1))
+    waiting.refresh_from_db()
+    assert waiting.status == Outbox.Status.SENT
+    assert outbox_send_batch(now=T + LEASE + dt.timedelta(minutes=2)).claimed == 0
+    assert len(fake.log) == len(rows)
+    assert fake.log.duplicate_references() == {}
+
+
+def test_a_request_meta_never_saw_is_sent_again_after_reconciliation(
+    day0, make_fake, make_config, replay, run_tasks, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    fake = make_fake(hang_seconds=1.0)
+    make_config(base_url=fake.base_url, phone_number_id=fake.phone_number_id)
+    monkeypatch.setattr(wa_channel, "SEND_TIMEOUT", 0.3)
+    rows = day0()
+    fake.force("timeout")
+    report = outbox_send_batch(now=T)
+    assert report.unknown == 1
+    replay(fake)  # the other messages' statuses: the webhook pipeline works
+    run_tasks()
+    later = T + LEASE + dt.timedelta(minutes=1)
+    outbox_recover_stale(now=later)
+    assert Outbox.objects.filter(status=Outbox.Status.QUEUED).count() == 1
+    assert outbox_send_batch(now=later).sent == 1
+    assert len(fake.log) == len(rows)
+    assert fake.log.duplicate_references() == {}
+
+
+def test_without_webhooks_a_maybe_accepted_request_fails_visibly(
+    day0, make_fake, make_config, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    fake = make_fake(hang_seconds=1.0, webhook_url=None)
+    make_config(base_url=fake.base_url, phone_number_id=fake.phone_number_id)
+    monkeypatch.setattr(wa_channel, "SEND_TIMEOUT", 0.3)
+    day0()
+    fake.force("timeout")
+    outbox_send_batch(now=T)
+    outbox_recover_stale(now=T + LEASE + dt.timedelta(minutes=1))
+    row = Outbox.objects.get(status=Outbox.Status.FAILED)
+    assert row.error.startswith("may have been sent")
+    assert row.message.error_code == "unknown"
