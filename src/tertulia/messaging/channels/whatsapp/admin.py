@@ -50,7 +50,7 @@ class ChannelConfigForm(forms.ModelForm):
                 self.fields[name].help_text = "Set. Leave blank to keep it."
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         for name in SECRETS:
             value = cleaned.get(name)
             if value:
