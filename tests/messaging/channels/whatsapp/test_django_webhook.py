@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from django.db import connection
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tertulia.cohorts.models import Enrollment
 from tertulia.messaging.channels.whatsapp.signature import sign
-from tertulia.messaging.models import Message, Outbox, WebhookEvent
+from tertulia.messaging.models import ChannelConfig, Message, Outbox, WebhookEvent
 
 from .conftest import CHANNEL, SECRET, URL, envelope, post_signed, text_message
 
@@ -179,3 +182,48 @@ def test_statuses_update_the_message_in_any_order_and_once(client, make_config, 
     assert out.payload["pricing"] == "service"
     failed.refresh_from_db()
     assert (failed.status, failed.error_code) == (Message.Status.FAILED, "131026")
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "object",
+                    "entry",
+                    "changes",
+                    "value",
+                    "messages",
+                    "statuses",
+                    "id",
+                    "from",
+                    "type",
+                    "text",
+                    "body",
+                    "timestamp",
+                    "status",
+                    "errors",
+                ]
+            ),
+            children,
+            max_size=5,
+        )
+    ),  # fmt: skip
+    max_leaves=25,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=st.one_of(st.binary(max_size=200), _json.map(lambda v: json.dumps(v).encode())))
+def test_fuzzed_signed_bodies_never_give_a_500_and_are_always_kept(
+    client, make_config, run_tasks, body
+) -> None:  # type: ignore[no-untyped-def]
+    if not ChannelConfig.objects.exists():
+        make_config()
+    before = WebhookEvent.objects.count()
+    assert post_signed(client, body).status_code == 200
+    run_tasks()
+    assert WebhookEvent.objects.count() == before + 1
+    assert not WebhookEvent.objects.filter(processed_at__isnull=True).exists()
