@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from pathlib import Path
 
 import click
 
@@ -209,3 +210,49 @@ def list_channels() -> None:
             f"whatsapp:{config.name}  phone_number_id={config.phone_number_id}  "
             f"{config.messages_per_second} msg/s  {state}"
         )
+
+
+@channel.command("demo-whatsapp")
+@click.option("--men", default=10, show_default=True, type=click.IntRange(1, 500))
+@click.option("--days", default=3, show_default=True, type=click.IntRange(1, 60))
+@click.option("--reply-probability", default=0.7, show_default=True, type=float)
+@click.option("--seed", default=2022, show_default=True, type=int)
+@click.option(
+    "--content",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Curriculum folder [default: content/guy-talk/es-PE].",
+)
+def demo_whatsapp_command(
+    men: int, days: int, reply_probability: float, seed: int, content: Path | None
+) -> None:
+    """Run program days end to end through the WhatsApp channel and the fake Cloud API, with
+    simulated men replying by signed webhook."""
+    from tertulia.cli import setup_django
+
+    setup_django(migrate=True)
+    from django.conf import settings
+
+    from .demo import demo_whatsapp
+
+    content = content or Path(settings.TERTULIA_CONTENT_DIR) / "guy-talk" / "es-PE"
+    if not content.is_dir():
+        raise click.ClickException(f"curriculum folder '{content}' not found")
+    click.echo(f"WhatsApp demo: {men} men, {days} days, through the fake Cloud API")
+    report = demo_whatsapp(
+        content=content,
+        men=men,
+        days=days,
+        reply_probability=reply_probability,
+        seed=seed,
+        on_day=lambda d: click.echo(
+            f"  day {d.day}: sent {d.sent}, failed {d.failed}; "
+            f"replies so far {d.replies}, check-ins {d.checkins}"
+        ),
+    )
+    click.echo(
+        f"fake accepted {report.accepted} messages, {report.duplicates} duplicates; "
+        f"{report.read} read; {report.webhook_posts} webhooks posted"
+    )
+    if report.duplicates:
+        raise click.ClickException("a message reached the fake twice")
