@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "tertulia.messaging",
     "tertulia.simulation",
     "tertulia.dashboard",
+    "tertulia.community",
     "tertulia.safety",
 ]
 

@@ -1,0 +1,109 @@
+"""The facilitator inbox: alerts first, then what waits for a person; each facilitator sees only
+his cohorts, and what he does is audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from tertulia.messaging.models import Message
+from tertulia.messaging.router import message_route
+from tertulia.messaging.services import Inbound, message_record_inbound
+from tertulia.safety.models import Alert, AuditLog
+from tests.conftest import lima
+
+START = dt.date(2026, 3, 2)
+_ids = itertools.count(1)
+
+
+@pytest.fixture
+def cast(make_cohort, enroll):  # type: ignore[no-untyped-def]
+    users = get_user_model().objects
+    facilitator = users.create_user("facilitador", password="x-123456789")
+    outsider = users.create_user("otro", password="x-123456789")
+    mine = make_cohort(name="Cohorte Lima")
+    mine.facilitator = facilitator
+    mine.save()
+    theirs = make_cohort(name="Cohorte Piura")
+    theirs.facilitator = outsider
+    theirs.save()
+    enroll(mine, phone="+51987000001")
+    enroll(theirs, phone="+51987000002")
+    return facilitator, outsider
+
+
+def write(phone: str, text: str) -> Message:
+    at = lima(START, 20)
+    message, _ = message_record_inbound(
+        Inbound(
+            channel="simulated",
+            address=phone,
+            provider_id=f"in-{next(_ids)}",
+            received_at=at,
+            text=text,
+        )
+    )
+    message_route(message_id=message.pk, now=at)
+    return message
+
+
+@pytest.mark.django_db
+def test_the_inbox_shows_alerts_first_and_only_his_cohorts(client, cast) -> None:  # type: ignore[no-untyped-def]
+    facilitator, _ = cast
+    write("+51987000001", "Una consulta sobre el reto de hoy")
+    write("+51987000001", "si me vuelve a dejar la voy a matar")
+    write("+51987000002", "Mensaje de otra cohorte")
+    client.force_login(facilitator)
+    html = client.get("/inbox/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert html.index("Alertas de seguridad") < html.index("Una consulta sobre el reto")
+    assert "la voy a matar" in html
+    assert "Mensaje de otra cohorte" not in html
+    assert "2 pendientes" in html
+
+
+@pytest.mark.django_db
+def test_resolving_an_alert_removes_it_and_is_audited(client, cast) -> None:  # type: ignore[no-untyped-def]
+    facilitator, _ = cast
+    write("+51987000001", "si me vuelve a dejar la voy a matar")
+    alert = Alert.objects.get()
+    client.force_login(facilitator)
+    response = client.post(f"/inbox/alerts/{alert.pk}/resolve/", {"note": "Lo llamé"})
+    assert response.status_code == 200
+    alert.refresh_from_db()
+    assert alert.status == Alert.Status.HANDLED
+    assert AuditLog.objects.filter(actor=facilitator, object_id=str(alert.pk)).exists()
+
+
+@pytest.mark.django_db
+def test_another_facilitator_cannot_resolve_or_handle(client, cast) -> None:  # type: ignore[no-untyped-def]
+    _, outsider = cast
+    write("+51987000001", "si me vuelve a dejar la voy a matar")
+    waiting = write("+51987000001", "Una consulta")
+    client.force_login(outsider)
+    alert = Alert.objects.get()
+    assert client.post(f"/inbox/alerts/{alert.pk}/resolve/").status_code == 404
+    assert client.post(f"/inbox/messages/{waiting.pk}/handled/").status_code == 404
+    alert.refresh_from_db()
+    waiting.refresh_from_db()
+    assert alert.status == Alert.Status.OPEN and waiting.handled_at is None
+
+
+@pytest.mark.django_db
+def test_marking_a_message_handled_is_audited_once(client, cast) -> None:  # type: ignore[no-untyped-def]
+    facilitator, _ = cast
+    waiting = write("+51987000001", "Una consulta")
+    client.force_login(facilitator)
+    client.post(f"/inbox/messages/{waiting.pk}/handled/")
+    client.post(f"/inbox/messages/{waiting.pk}/handled/")
+    waiting.refresh_from_db()
+    assert waiting.handled_at is not None
+    assert AuditLog.objects.filter(action="message.handled").count() == 1
+    assert "Una consulta" not in client.get("/inbox/items/").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_inbox_needs_a_login(client) -> None:  # type: ignore[no-untyped-def]
+    assert client.get("/inbox/").status_code == 302
