@@ -208,7 +208,11 @@ def _record(
                     due_at=now + dt.timedelta(seconds=30 * 2**row.attempts),
                 )
                 report.retried += 1
-        Message.objects.bulk_update(sent_messages, ["provider_id", "status", "sent_at"])
+        Message.objects.bulk_update(sent_messages, ["provider_id", "sent_at"])
+        # A status webhook may have been applied already (delivered, read): never move back.
+        Message.objects.filter(
+            id__in=[m.pk for m in sent_messages], status=Message.Status.PENDING
+        ).update(status=Message.Status.SENT)
         Outbox.objects.filter(id__in=sent_rows).update(status=Outbox.Status.SENT)
         by_count: dict[int, list[int]] = defaultdict(list)
         for enrollment_id, count in sent_per_enrollment.items():

@@ -169,3 +169,24 @@ def test_without_webhooks_a_maybe_accepted_request_fails_visibly(
     row = Outbox.objects.get(status=Outbox.Status.FAILED)
     assert row.error.startswith("may have been sent")
     assert row.message.error_code == "unknown"
+
+
+def test_statuses_applied_before_the_sender_records_are_not_undone(
+    day0, wa_config, fake, replay, run_tasks, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A fast worker may apply 'delivered' and 'read' before the sender has recorded the send;
+    our reference ties them to the Message, and the sender's record does not move it back."""
+    rows = day0()
+    original = wa_channel.WhatsAppChannel.send_many
+
+    def send_then_process_webhooks(self, outbounds):  # type: ignore[no-untyped-def]
+        results = original(self, outbounds)
+        replay(fake)
+        run_tasks()
+        return results
+
+    monkeypatch.setattr(wa_channel.WhatsAppChannel, "send_many", send_then_process_webhooks)
+    assert outbox_send_batch(now=T).sent == len(rows)
+    out = Message.objects.filter(direction=Message.Direction.OUT)
+    assert set(out.values_list("status", flat=True)) == {Message.Status.READ}
+    assert all(m.provider_id and m.sent_at for m in out)
