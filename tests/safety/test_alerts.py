@@ -343,3 +343,13 @@ def test_postgresql_refuses_raw_changes_to_the_audit_log(man, facilitator) -> No
         with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql)
     assert AuditLog.objects.get(pk=entry.pk).action == "alert.raise"
+
+
+@pytest.mark.django_db
+def test_escalation_reaches_the_operator_when_no_supervisor_exists(man) -> None:  # type: ignore[no-untyped-def]
+    """On a fresh install the only account is the superuser `tertulia serve` creates."""
+    operator = User.objects.create_superuser("admin", "", "x-123456789")
+    write(THREAT, at=lima(START, 20))
+    assert alerts_escalate_due(lima(START, 20, 15)) == 1
+    escalated_to = Notification.objects.filter(kind="escalation").values_list("recipient")
+    assert [pk for (pk,) in escalated_to] == [operator.pk]

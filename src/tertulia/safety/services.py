@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from tertulia.core import clock
 from tertulia.messaging.models import Message
@@ -42,7 +42,9 @@ def escalate_after() -> dt.timedelta:
 def supervisors() -> QuerySet[Any]:
     return (
         get_user_model()
-        .objects.filter(groups__name=SUPERVISOR_GROUP, is_active=True)
+        # Superusers count, as in is_supervisor: on a fresh install the only account is the
+        # operator's, and an escalation must still reach a person.
+        .objects.filter(Q(groups__name=SUPERVISOR_GROUP) | Q(is_superuser=True), is_active=True)
         .distinct()
         .order_by("pk")
     )
