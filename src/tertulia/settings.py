@@ -39,8 +39,9 @@ INSTALLED_APPS = [
     "tertulia.messaging",
     "tertulia.simulation",
     "tertulia.dashboard",
-    "tertulia.community",
+    # Safety before community: its triage must run (and hold a message) before any relay.
     "tertulia.safety",
+    "tertulia.community",
 ]
 
 MIDDLEWARE = [

@@ -51,6 +51,12 @@ class Cohort(models.Model):
         blank=True,
         related_name="cohorts",
     )
+
+    class Moderation(models.TextChoices):
+        POST = "post", _("post-moderation")  # relayed at once; the facilitator may retract
+        PRE = "pre", _("pre-moderation")  # held until the facilitator approves
+
+    moderation = models.CharField(max_length=4, choices=Moderation.choices, default=Moderation.POST)
     simulated = models.BooleanField(
         default=False, help_text=_("Made of simulated men (the demo); replaced on each demo run.")
     )
