@@ -107,3 +107,21 @@ def test_marking_a_message_handled_is_audited_once(client, cast) -> None:  # typ
 @pytest.mark.django_db
 def test_the_inbox_needs_a_login(client) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/inbox/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_a_held_post_is_approved_from_the_inbox(client, cast) -> None:  # type: ignore[no-untyped-def]
+    from tertulia.cohorts.models import Cohort
+    from tertulia.community.models import CommunityPost
+
+    facilitator, outsider = cast
+    Cohort.objects.filter(name="Cohorte Lima").update(moderation=Cohort.Moderation.PRE)
+    write("+51987000001", "Pregunta para el grupo")
+    post = CommunityPost.objects.get()
+    client.force_login(outsider)
+    assert client.post(f"/inbox/posts/{post.pk}/approve/").status_code == 404
+    client.force_login(facilitator)
+    assert "Pregunta para el grupo" in client.get("/inbox/").content.decode()
+    client.post(f"/inbox/posts/{post.pk}/approve/")
+    post.refresh_from_db()
+    assert post.status == CommunityPost.Status.RELAYED

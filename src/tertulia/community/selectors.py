@@ -8,7 +8,9 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import Http404
 
+from tertulia.community.models import CommunityPost
 from tertulia.messaging.models import Message
+from tertulia.safety.models import Alert
 from tertulia.safety.services import is_supervisor
 
 
@@ -42,3 +44,21 @@ def access_message(user: Any, message_id: int) -> Message:
     if cohort is None or cohort.facilitator_id != user.pk:
         raise Http404
     return message
+
+
+def posts_held_for(user: Any) -> QuerySet[CommunityPost]:
+    """Posts waiting for approval in this person's cohorts, oldest first."""
+    # A post under an open alert is shown with its alert; it comes here once resolved.
+    held = CommunityPost.objects.filter(status=CommunityPost.Status.HELD).exclude(
+        message__alerts__status=Alert.Status.OPEN
+    )
+    if not is_supervisor(user):
+        held = held.filter(cohort__facilitator=user)
+    return held.select_related("cohort", "author").order_by("created_at", "pk")
+
+
+def access_post(user: Any, post_id: int) -> CommunityPost:
+    post = CommunityPost.objects.filter(pk=post_id).select_related("cohort", "author").first()
+    if post is None or not (is_supervisor(user) or post.cohort.facilitator_id == user.pk):
+        raise Http404
+    return post
