@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -71,9 +71,12 @@ def demo_whatsapp(
     reply_probability: float = 0.7,
     seed: int = 2022,
     name: str = "demo",
+    site_url: str | None = None,
     on_day: Callable[[DayReport], None] | None = None,
 ) -> DemoReport:
-    """Run `days` program days for `men` simulated men on `whatsapp:<name>`; returns counts."""
+    """Run `days` program days for `men` simulated men on `whatsapp:<name>`; returns counts.
+    `site_url` is a running server of this project to post webhooks to; by default one is
+    started in this process."""
     from tertulia.cohorts.services import (
         cohort_create,
         enrollment_create,
@@ -100,7 +103,7 @@ def demo_whatsapp(
     for n in range(men):
         participant, _ = participant_get_or_create(phone=f"+519{cohort.pk % 10**4:04d}{n:04d}")
         enrollment_create(participant=participant, cohort=cohort)
-    with _django_server() as site:
+    with _django_server() if site_url is None else nullcontext(site_url.rstrip("/")) as site:
         webhook_url = f"{site}/webhooks/whatsapp/{name}/"
         with run_fake_whatsapp(
             token=DEMO_TOKEN,
