@@ -25,6 +25,8 @@ class Outbound:
     media_file: Path | None = None
     media_mime: str = ""
     language: str = "es-PE"
+    # For a service message: the registry's template to send instead outside his 24-hour window.
+    template: str = ""
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,9 @@ class Outbox(models.Model):
         db_constraint=False,
     )
     body = EncryptedTextField(blank=True)
+    # The template that stands in for a service message when his 24-hour window is closed
+    # (a name in the channel's template registry); blank: free-form only.
+    template = models.CharField(max_length=60, blank=True, default="")
     channel = models.CharField(max_length=60)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     due_at = models.DateTimeField()

@@ -50,6 +50,7 @@ def outbound_for(row: Outbox, message: Message) -> Outbound:
             kind="text",
             text=row.body,
             language=participant.language,
+            template=row.template,
         )
     if step.kind == Step.Kind.CHECKIN:
         # Button ids carry the step, so an answer finds its question even days later.

@@ -145,12 +145,15 @@ def service_message_queue(
     channel: str,
     text: str,
     now: dt.datetime,
+    template: str = "",
 ) -> Outbox:
-    """Queue a message that is not curriculum (a keyword's answer) on the same Outbox path."""
+    """Queue a message that is not curriculum (a keyword's answer) on the same Outbox path.
+    `template` names the template a channel sends instead when his 24-hour window is closed."""
     return Outbox.objects.create(
         participant=participant,
         enrollment=enrollment,
         body=text,
+        template=template,
         channel=channel,
         status=Outbox.Status.QUEUED,
         due_at=now,
