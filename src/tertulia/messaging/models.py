@@ -53,7 +53,7 @@ class Outbox(models.Model):
     body = EncryptedTextField(blank=True)
     # The template that stands in for a service message when his 24-hour window is closed
     # (a name in the channel's template registry); blank: free-form only.
-    template = models.CharField(max_length=60, blank=True, default="")
+    template = models.CharField(max_length=60, blank=True, db_default="")
     channel = models.CharField(max_length=60)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     due_at = models.DateTimeField()

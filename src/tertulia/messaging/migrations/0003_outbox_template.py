@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='outbox',
             name='template',
-            field=models.CharField(blank=True, default='', max_length=60),
+            field=models.CharField(blank=True, db_default='', max_length=60),
         ),
     ]

@@ -3,11 +3,6 @@ simulated men replying; every message reaches the fake once."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from django.db import connection
 
@@ -20,7 +15,7 @@ from tests.conftest import MINI
 def test_the_demo_runs_days_end_to_end_through_the_fake() -> None:
     if connection.vendor == "sqlite":
         # The in-memory SQLite test database cannot take writes from the in-process web server
-        # and this thread at once; the CLI test below runs the demo on a SQLite file instead.
+        # and this thread at once.
         pytest.skip("needs a database that takes concurrent writers")
     report = demo_whatsapp(content=MINI, men=3, days=2, reply_probability=1.0, seed=7)
     assert [d.sent for d in report.days] == [3 * 3, 3 * 5]
@@ -31,24 +26,3 @@ def test_the_demo_runs_days_end_to_end_through_the_fake() -> None:
     assert Message.objects.filter(direction=Message.Direction.IN).count() == report.accepted
     assert CheckInResponse.objects.count() == 3 * 2
     assert WebhookEvent.objects.filter(processed_at__isnull=True).count() == 0
-
-
-def test_the_demo_command_runs_on_a_sqlite_file(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
-        "TERTULIA_VAR_DIR": str(tmp_path),
-    }
-    env.pop("REDIS_URL", None)
-    args = ["channel", "demo-whatsapp", "--men", "3", "--days", "2", "--content", str(MINI)]
-    result = subprocess.run(
-        [sys.executable, "-m", "tertulia.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "day 0: sent 9, failed 0" in result.stdout
-    assert "fake accepted 24 messages, 0 duplicates; 24 read" in result.stdout
