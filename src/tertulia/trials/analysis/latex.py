@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tertulia.trials.analysis.tables import adjusted_label, num, pvalue, result_rows
+from tertulia.trials.analysis.tables import (
+    adjusted_label,
+    balance_rows,
+    num,
+    pvalue,
+    result_rows,
+)
 
 SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -96,19 +102,7 @@ def itt_table(results: dict[str, Any]) -> str:
 
 
 def balance_table(results: dict[str, Any]) -> str:
-    rows = [
-        [
-            r["variable"],
-            num(r["mean_control"]),
-            num(r["sd_control"]),
-            num(r["mean_treatment"]),
-            num(r["sd_treatment"]),
-            num(r["difference"]),
-            pvalue(r["p"]),
-            num(r["normalized_difference"]),
-        ]
-        for r in results["balance"]["variables"]
-    ]
+    rows = balance_rows(results)
     joint = results["balance"].get("joint_test")
     note = "Differences with strata fixed effects, HC1 standard errors."
     if joint:

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from tertulia.trials.analysis import latex  # noqa: E402
 from tertulia.trials.analysis.tables import (  # noqa: E402
     adjusted_label,
+    balance_rows,
     num,
     p_text,
     pvalue,
@@ -284,19 +285,7 @@ def render_html(results: dict[str, Any], figures: dict[str, Path | None], out: P
         parts.append(_img(figures["coefficients"], out, "Coefficient plot"))
 
     parts.append("<h2>Baseline balance</h2>")
-    bal_rows = [
-        [
-            r["variable"],
-            num(r["mean_control"]),
-            num(r["sd_control"]),
-            num(r["mean_treatment"]),
-            num(r["sd_treatment"]),
-            num(r["difference"]),
-            pvalue(r["p"]),
-            num(r["normalized_difference"]),
-        ]
-        for r in results["balance"]["variables"]
-    ]
+    bal_rows = balance_rows(results)
     parts.append(
         _table(
             [

@@ -117,3 +117,21 @@ def console_table(results: dict[str, Any]) -> str:
         f"{results['provenance']['permutations']:,} re-randomizations."
     )
     return "\n".join(lines)
+
+
+def balance_rows(results: dict[str, Any]) -> list[list[str]]:
+    """The balance table's rows: variable, control mean and SD, treatment mean and SD,
+    difference, p and normalized difference."""
+    return [
+        [
+            r["variable"],
+            num(r["mean_control"]),
+            num(r["sd_control"]),
+            num(r["mean_treatment"]),
+            num(r["sd_treatment"]),
+            num(r["difference"]),
+            pvalue(r["p"]),
+            num(r["normalized_difference"]),
+        ]
+        for r in results["balance"]["variables"]
+    ]
