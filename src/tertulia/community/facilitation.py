@@ -48,7 +48,8 @@ def private_reply_send(
     private messages handled."""
     now = now or clock.now()
     body = _clean(text)
-    if enrollment.state not in Enrollment.RECEIVING:
+    # After the 30 days he may still write and be answered; after BAJA nothing is sent.
+    if enrollment.state == Enrollment.State.OPTED_OUT:
         raise ReplyRefused(_("He asked to stop (BAJA): nothing more can be sent to him."))
     with transaction.atomic():
         waiting = list(private_waiting_of(enrollment).select_for_update())
