@@ -240,3 +240,15 @@ def test_warm_quick_replies_are_seeded_and_offered(client, cast) -> None:  # typ
     client.force_login(cast["facilitator"])
     html = client.get(f"/inbox/members/{cast['men'][0].pk}/").content.decode()
     assert "Gracias por contarlo, causa" in html
+
+
+@pytest.mark.django_db
+def test_a_relayed_post_is_in_the_feed_not_among_private_messages(client, cast) -> None:  # type: ignore[no-untyped-def]
+    write(MINE[0], "Buenazo el audio de hoy")
+    write(MINE[1], "PRIVADO solo para ti")
+    client.force_login(cast["facilitator"])
+    inbox = client.get("/inbox/items/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "solo para ti" in inbox and "Buenazo el audio" not in inbox
+    assert "1 pendiente" in inbox
+    feed = client.get(f"/inbox/cohorts/{cast['mine'].pk}/items/").content.decode()
+    assert "Buenazo el audio de hoy" in feed and "solo para ti" not in feed
