@@ -125,3 +125,17 @@ def test_a_held_post_is_approved_from_the_inbox(client, cast) -> None:  # type: 
     client.post(f"/inbox/posts/{post.pk}/approve/")
     post.refresh_from_db()
     assert post.status == CommunityPost.Status.RELAYED
+
+
+@pytest.mark.django_db
+def test_a_flagged_post_is_never_offered_for_approval_even_once_resolved(client, cast) -> None:  # type: ignore[no-untyped-def]
+    from tertulia.community.models import CommunityPost
+
+    facilitator, _ = cast
+    write("+51987000001", "si me vuelve a dejar la voy a matar")
+    alert = Alert.objects.get()
+    client.force_login(facilitator)
+    client.post(f"/inbox/alerts/{alert.pk}/resolve/")
+    html = client.get("/inbox/items/").content.decode()
+    assert "la voy a matar" not in html
+    assert CommunityPost.objects.get().status == CommunityPost.Status.HELD

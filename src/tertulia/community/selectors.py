@@ -63,9 +63,10 @@ def access_message(user: Any, message_id: int) -> Message:
 
 def posts_held_for(user: Any) -> QuerySet[CommunityPost]:
     """Posts waiting for approval in this person's cohorts, oldest first."""
-    # A post under an open alert is shown with its alert; it comes here once resolved.
-    held = CommunityPost.objects.filter(status=CommunityPost.Status.HELD).exclude(
-        message__alerts__status=Alert.Status.OPEN
+    # A post that raised an alert is shown with its alert, and triage's hold is final:
+    # `post_approve` refuses it, so offering it here would be a button that does nothing.
+    held = CommunityPost.objects.filter(
+        status=CommunityPost.Status.HELD, message__alerts__isnull=True
     )
     if not is_supervisor(user):
         held = held.filter(cohort__facilitator=user)

@@ -129,6 +129,6 @@ def demo(
         credentials = f"password {password}, also in var/facilitador-password.txt"
     console.print(
         f"Facilitator of the demo cohorts: '{facilitator.get_username()}' ({credentials}). "
-        'Write as a simulated man: tertulia community say --member "Pata 3" "text"'
+        'Write as a simulated man: tertulia community say "text" (see --help)'
     )
     console.print(f"Done in {time.perf_counter() - started:.1f} s. See it live: tertulia serve")
