@@ -252,3 +252,22 @@ def test_a_relayed_post_is_in_the_feed_not_among_private_messages(client, cast) 
     assert "1 pendiente" in inbox
     feed = client.get(f"/inbox/cohorts/{cast['mine'].pk}/items/").content.decode()
     assert "Buenazo el audio de hoy" in feed and "solo para ti" not in feed
+
+
+@pytest.mark.django_db
+def test_an_approved_post_and_a_private_reply_are_sent_at_once(
+    client, cast, run_tasks, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    Cohort.objects.filter(pk=cast["mine"].pk).update(moderation=Cohort.Moderation.PRE)
+    write(MINE[0], "Pregunta para el grupo")
+    post = CommunityPost.objects.get()
+    client.force_login(cast["facilitator"])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/inbox/posts/{post.pk}/approve/")
+        client.post(f"/inbox/members/{cast['men'][0].pk}/reply/", {"text": "Gracias, pata"})
+    run_tasks()
+    sent = {(o.participant_id, o.body): o.status for o in Outbox.objects.filter(step__isnull=True)}
+    assert sent[(cast["men"][1].participant_id, "*Pata 1:* Pregunta para el grupo")] == "sent"
+    assert sent[(cast["men"][0].participant_id, "*Facilitador (solo para ti):* Gracias, pata")] == (
+        "sent"
+    )

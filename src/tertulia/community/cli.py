@@ -31,7 +31,9 @@ def say(cohort_name: str, pseudonym: str | None, text: str) -> None:
     outcome = []
     if written.alerts:
         outcome.append(f"safety alert raised ({', '.join(written.alerts)}), message held")
-    if written.post_status == "relayed":
+    if written.alerts:
+        pass  # a flagged message is never relayed; the alert says what to do
+    elif written.post_status == "relayed":
         outcome.append("relayed to the community")
     elif written.post_status == "held":
         outcome.append("held for the facilitator's approval")

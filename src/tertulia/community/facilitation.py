@@ -13,15 +13,28 @@ from django.utils.translation import gettext as _
 from tertulia.cohorts.models import Cohort, Enrollment
 from tertulia.community.models import CommunityPost, PrivateReply
 from tertulia.community.selectors import private_waiting_of
-from tertulia.community.services import FACILITATOR_LABEL, post_by_facilitator
+from tertulia.community.services import (
+    FACILITATOR_LABEL,
+    post_approve,
+    post_by_facilitator,
+    post_retract,
+)
 from tertulia.core import clock
 from tertulia.messaging.models import Message
 from tertulia.messaging.services import service_message_queue
+from tertulia.messaging.tasks import send_outbox_task
 from tertulia.safety.services import audit_record
 
 # Long enough for a caring answer, short enough for one chat bubble on a phone.
 MAX_REPLY_CHARS = 1000
 PRIVATE_LABEL = f"{FACILITATOR_LABEL} (solo para ti)"
+
+
+def _send_soon() -> None:
+    """Start sending what an action queued once it is committed. The ticker only starts the
+    sender when curriculum is due, so a relay approved after the day's send (or after the 30
+    days) would otherwise wait in the Outbox."""
+    transaction.on_commit(lambda: send_outbox_task.enqueue())
 
 
 class ReplyRefused(ValueError):
@@ -77,6 +90,7 @@ def private_reply_send(
             now=now,
             details={"enrollment": enrollment.pk, "answered": [m.pk for m in waiting]},
         )
+        _send_soon()
     return reply
 
 
@@ -85,7 +99,29 @@ def group_post_send(
 ) -> CommunityPost:
     """A facilitator's post to his whole community, labelled as the facilitator's and relayed
     through the same relay as the members' posts (audited there as post.create)."""
-    return post_by_facilitator(cohort=cohort, user=user, text=_clean(text), now=now or clock.now())
+    body = _clean(text)
+    with transaction.atomic():
+        post = post_by_facilitator(cohort=cohort, user=user, text=body, now=now or clock.now())
+        _send_soon()
+    return post
+
+
+def held_post_approve(*, post: CommunityPost, user: Any, now: dt.datetime | None = None) -> bool:
+    """Approve a held post (audited in `post_approve`) and send the relay right away."""
+    with transaction.atomic():
+        approved = post_approve(post=post, user=user, now=now)
+        if approved:
+            _send_soon()
+    return approved
+
+
+def relayed_post_retract(*, post: CommunityPost, user: Any, now: dt.datetime | None = None) -> bool:
+    """Retract a post (audited in `post_retract`) and send the members' notice right away."""
+    with transaction.atomic():
+        retracted = post_retract(post=post, user=user, now=now)
+        if retracted:
+            _send_soon()
+    return retracted
 
 
 def thread_open(*, enrollment: Enrollment, user: Any, now: dt.datetime | None = None) -> None:

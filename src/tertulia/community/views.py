@@ -14,7 +14,9 @@ from tertulia.cohorts.models import Enrollment
 from tertulia.community.facilitation import (
     ReplyRefused,
     group_post_send,
+    held_post_approve,
     private_reply_send,
+    relayed_post_retract,
     thread_open,
 )
 from tertulia.community.selectors import (
@@ -33,7 +35,7 @@ from tertulia.community.selectors import (
     search,
     thread_of,
 )
-from tertulia.community.services import message_mark_handled, post_approve, post_retract
+from tertulia.community.services import message_mark_handled
 from tertulia.programs.models import Program
 from tertulia.safety.models import Alert
 from tertulia.safety.services import (
@@ -98,7 +100,7 @@ def message_handled_view(request: HttpRequest, message_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def post_approve_view(request: HttpRequest, post_id: int) -> HttpResponse:
-    post_approve(post=access_post(request.user, post_id), user=request.user)
+    held_post_approve(post=access_post(request.user, post_id), user=request.user)
     return render(request, "community/_items.html", _context(request))
 
 
@@ -152,7 +154,7 @@ def group_post_view(request: HttpRequest, cohort_id: int) -> HttpResponse:
 @require_POST
 def post_retract_view(request: HttpRequest, post_id: int) -> HttpResponse:
     post = access_post(request.user, post_id)
-    post_retract(post=post, user=request.user)
+    relayed_post_retract(post=post, user=request.user)
     if request.POST.get("from") == "inbox":  # a held post turned down from the inbox
         return render(request, "community/_items.html", _context(request))
     return render(request, "community/_cohort_items.html", _cohort_context(request, post.cohort_id))
