@@ -65,7 +65,7 @@ def private_reply_send(
     if enrollment.state == Enrollment.State.OPTED_OUT:
         raise ReplyRefused(_("He asked to stop (BAJA): nothing more can be sent to him."))
     with transaction.atomic():
-        waiting = list(private_waiting_of(enrollment).select_for_update())
+        waiting = list(private_waiting_of(enrollment).select_for_update(of=("self",)))
         outbox = service_message_queue(
             participant=enrollment.participant,
             enrollment=enrollment,
