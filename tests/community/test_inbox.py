@@ -53,7 +53,7 @@ def write(phone: str, text: str) -> Message:
 @pytest.mark.django_db
 def test_the_inbox_shows_alerts_first_and_only_his_cohorts(client, cast) -> None:  # type: ignore[no-untyped-def]
     facilitator, _ = cast
-    write("+51987000001", "Una consulta sobre el reto de hoy")
+    write("+51987000001", "PRIVADO Una consulta sobre el reto de hoy")
     write("+51987000001", "si me vuelve a dejar la voy a matar")
     write("+51987000002", "Mensaje de otra cohorte")
     client.force_login(facilitator)
@@ -81,7 +81,7 @@ def test_resolving_an_alert_removes_it_and_is_audited(client, cast) -> None:  # 
 def test_another_facilitator_cannot_resolve_or_handle(client, cast) -> None:  # type: ignore[no-untyped-def]
     _, outsider = cast
     write("+51987000001", "si me vuelve a dejar la voy a matar")
-    waiting = write("+51987000001", "Una consulta")
+    waiting = write("+51987000001", "PRIVADO Una consulta")
     client.force_login(outsider)
     alert = Alert.objects.get()
     assert client.post(f"/inbox/alerts/{alert.pk}/resolve/").status_code == 404
@@ -94,7 +94,7 @@ def test_another_facilitator_cannot_resolve_or_handle(client, cast) -> None:  # 
 @pytest.mark.django_db
 def test_marking_a_message_handled_is_audited_once(client, cast) -> None:  # type: ignore[no-untyped-def]
     facilitator, _ = cast
-    waiting = write("+51987000001", "Una consulta")
+    waiting = write("+51987000001", "PRIVADO Una consulta")
     client.force_login(facilitator)
     client.post(f"/inbox/messages/{waiting.pk}/handled/")
     client.post(f"/inbox/messages/{waiting.pk}/handled/")
@@ -125,3 +125,17 @@ def test_a_held_post_is_approved_from_the_inbox(client, cast) -> None:  # type: 
     client.post(f"/inbox/posts/{post.pk}/approve/")
     post.refresh_from_db()
     assert post.status == CommunityPost.Status.RELAYED
+
+
+@pytest.mark.django_db
+def test_a_flagged_post_is_never_offered_for_approval_even_once_resolved(client, cast) -> None:  # type: ignore[no-untyped-def]
+    from tertulia.community.models import CommunityPost
+
+    facilitator, _ = cast
+    write("+51987000001", "si me vuelve a dejar la voy a matar")
+    alert = Alert.objects.get()
+    client.force_login(facilitator)
+    client.post(f"/inbox/alerts/{alert.pk}/resolve/")
+    html = client.get("/inbox/items/").content.decode()
+    assert "la voy a matar" not in html
+    assert CommunityPost.objects.get().status == CommunityPost.Status.HELD

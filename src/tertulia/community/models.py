@@ -60,3 +60,50 @@ class CommunityPost(models.Model):
 
     def __str__(self) -> str:
         return f"post {self.pk} ({self.status})"
+
+
+class QuickReply(models.Model):
+    """A short, warm reply a facilitator can pick instead of typing it. Edited in the admin."""
+
+    title = models.CharField(_("title"), max_length=60)
+    text = models.TextField(_("text"), help_text=_("Sent as written, to the group or to one man."))
+    language = models.CharField(_("language"), max_length=10, default="es")
+    order = models.PositiveSmallIntegerField(_("order"), default=0)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("quick reply")
+        verbose_name_plural = _("quick replies")
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class PrivateReply(models.Model):
+    """What a facilitator wrote to one man alone, queued on his own chat as a service message.
+    Kept apart from the Outbox so his thread shows it and the supervisor can see how long the
+    man waited (`in_reply_to` is the message it answered)."""
+
+    enrollment = models.ForeignKey(
+        Enrollment, on_delete=models.CASCADE, related_name="private_replies"
+    )
+    facilitator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    in_reply_to = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    outbox = models.OneToOneField(
+        "messaging.Outbox", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    body = EncryptedTextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("private reply")
+        verbose_name_plural = _("private replies")
+        indexes = [models.Index(fields=["enrollment", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"private reply {self.pk}"

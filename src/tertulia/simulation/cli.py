@@ -119,4 +119,16 @@ def demo(
         cohorts=run.cohorts, funnel=funnel, out_dir=out, title="Hablemos Entre Patas — demo"
     )
     console.print(f"Report: {path}")
+    from tertulia.community.demo import demo_facilitator_setup
+
+    facilitator, password = demo_facilitator_setup(run.cohorts)
+    credentials = "password unchanged"
+    if password:
+        # Kept where the operator's admin password is kept, so a new user can find it again.
+        (settings.VAR_DIR / "facilitador-password.txt").write_text(password + "\n")
+        credentials = f"password {password}, also in var/facilitador-password.txt"
+    console.print(
+        f"Facilitator of the demo cohorts: '{facilitator.get_username()}' ({credentials}). "
+        'Write as a simulated man: tertulia community say "text" (see --help)'
+    )
     console.print(f"Done in {time.perf_counter() - started:.1f} s. See it live: tertulia serve")
