@@ -9,6 +9,7 @@ in simulated time; HTTP and webhooks run in real time.
 from __future__ import annotations
 
 import datetime as dt
+import random
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from .fake_server import FakeWhatsApp, run_fake_whatsapp
+from .fake_server import AcceptedMessage, FakeWhatsApp, run_fake_whatsapp
 
 LIMA = ZoneInfo("America/Lima")
 DEMO_SECRET = "demo-app-secret"  # noqa: S105 - shared only with the in-process fake
@@ -40,6 +41,46 @@ class DemoReport:
     duplicates: int = 0
     webhook_posts: int = 0
     read: int = 0
+
+
+def simulated_men(
+    reply_probability: float, seed: int
+) -> Callable[[AcceptedMessage], list[dict[str, object]]]:
+    """How the demo's simulated men answer, as the fake's responder.
+
+    They answer what asks for an answer: a check-in (a tap on one of its buttons, sometimes
+    followed by a few words for the group) and a template that opens a day. They do not answer
+    plain texts, media or the posts of their community relayed to them: what a man writes is
+    relayed to every other member, so a man who answered every relay would set off a chain of
+    answers to answers that grows with the group and never ends (that is what hung the demo)."""
+    rng = random.Random(seed)
+    lock = threading.Lock()
+    words = ("Gracias, causa", "Buena pregunta", "Lo intentaré esta semana", "👍")
+
+    def respond(entry: AcceptedMessage) -> list[dict[str, object]]:
+        with lock:  # the fake calls this from its own thread
+            if entry.type not in ("interactive", "template") or rng.random() >= reply_probability:
+                return []
+            if entry.type == "template":
+                return [{"type": "text", "text": {"body": "¡Hola! Aquí estoy 👋"}}]
+            buttons = entry.payload["interactive"]["action"].get("buttons") or []
+            if not buttons:
+                return []
+            reply = rng.choice(buttons)["reply"]
+            answers: list[dict[str, object]] = [
+                {
+                    "type": "interactive",
+                    "interactive": {
+                        "type": "button_reply",
+                        "button_reply": {"id": reply["id"], "title": reply["title"]},
+                    },
+                }
+            ]
+            if rng.random() < 0.3:
+                answers.append({"type": "text", "text": {"body": rng.choice(words)}})
+            return answers
+
+    return respond
 
 
 @contextmanager
@@ -109,7 +150,8 @@ def demo_whatsapp(
             token=DEMO_TOKEN,
             app_secret=DEMO_SECRET,
             webhook_url=webhook_url,
-            reply_probability=reply_probability,
+            reply_probability=1.0,  # each answer is drawn by the responder
+            responder=simulated_men(reply_probability, seed),
             # A fresh seed per cohort: the fake's message ids must not repeat an earlier run's.
             seed=seed * 100_003 + cohort.pk,
         ) as fake:
@@ -133,20 +175,22 @@ def demo_whatsapp(
             for offset in range(days):
                 now = dt.datetime.combine(start + dt.timedelta(days=offset), send_at, tzinfo=LIMA)
                 outbox_enqueue_due(now=now)
-                sent = failed = 0
+                before = _outbox_counts(cohort.pk)
+                # Send what is due, let the fake's statuses and the men's answers come back and
+                # be processed, and send what they caused (relayed posts, keyword answers),
+                # until the day is quiet.
                 while True:
-                    batch = outbox_send_batch(now=now)
-                    sent, failed = sent + batch.sent, failed + batch.failed
-                    if batch.claimed == 0:
+                    claimed = 0
+                    while (batch := outbox_send_batch(now=now)).claimed:
+                        claimed += batch.claimed
+                    _settle(fake, run_until_idle, webhook_events_process_pending)
+                    if claimed == 0:
                         break
-                _settle(fake, run_until_idle, webhook_events_process_pending)
-                # Service answers the router queued (keywords) go out too.
-                while outbox_send_batch(now=now).claimed:
-                    pass
+                after = _outbox_counts(cohort.pk)
                 day = DayReport(
                     day=first + offset,
-                    sent=sent,
-                    failed=failed,
+                    sent=after["sent"] - before["sent"],
+                    failed=after["failed"] - before["failed"],
                     replies=Message.objects.filter(
                         direction=Message.Direction.IN, enrollment__cohort=cohort
                     ).count(),
@@ -166,6 +210,22 @@ def demo_whatsapp(
             ).count()
             clients_close()
     return report
+
+
+def _outbox_counts(cohort_id: int) -> dict[str, int]:
+    """The cohort's Outbox rows by status (the worker also sends, so count rows, not calls)."""
+    from django.db.models import Count
+
+    from tertulia.messaging.models import Outbox
+
+    rows = (
+        Outbox.objects.filter(enrollment__cohort_id=cohort_id)
+        .values("status")
+        .annotate(n=Count("id"))
+    )
+    counts = {"sent": 0, "failed": 0, "queued": 0}
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts
 
 
 def _settle(
