@@ -212,6 +212,55 @@ def list_channels() -> None:
         )
 
 
+@channel.group("templates")
+def templates() -> None:
+    """The registry of a WhatsApp channel's approved templates."""
+
+
+@templates.command("load")
+@click.argument("name")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--deactivate-missing",
+    is_flag=True,
+    help="Deactivate the channel's templates that the file does not list.",
+)
+def templates_load_command(name: str, file: Path, deactivate_missing: bool) -> None:
+    """Load the templates in FILE (YAML) into the registry of channel whatsapp:NAME."""
+    from tertulia.cli import setup_django
+
+    setup_django(migrate=True)
+    from .templates import TemplatesInvalid, templates_load
+
+    try:
+        report = templates_load(channel=name, path=file, deactivate_missing=deactivate_missing)
+    except TemplatesInvalid as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        raise click.ClickException("the templates have problems; nothing was changed") from exc
+    click.echo(
+        f"whatsapp:{name}: {len(report.created)} template(s) added, "
+        f"{len(report.updated)} updated, {len(report.deactivated)} deactivated"
+    )
+
+
+@templates.command("list")
+@click.argument("name")
+def templates_list_command(name: str) -> None:
+    """List the templates of channel whatsapp:NAME."""
+    from tertulia.cli import setup_django
+
+    setup_django(migrate=True)
+    from tertulia.messaging.models import MessageTemplate
+
+    from .templates import templates_describe
+
+    found = MessageTemplate.objects.filter(channel__name=name).order_by("role", "day", "name")
+    lines = templates_describe(found)
+    for line in lines or [f"whatsapp:{name} has no templates"]:
+        click.echo(line)
+
+
 @channel.command("demo-whatsapp")
 @click.option("--men", default=10, show_default=True, type=click.IntRange(1, 500))
 @click.option("--days", default=3, show_default=True, type=click.IntRange(1, 60))
