@@ -138,3 +138,31 @@ def test_the_cli_loads_and_lists_a_registry(tmp_path: Path) -> None:
     refused = tertulia("channel", "templates", "load", "peru", str(bad))
     assert refused.returncode == 1
     assert "expected a mapping with a 'templates' list" in refused.stderr
+
+
+def test_staff_edit_a_template_in_the_admin(client, make_config) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth import get_user_model
+
+    admin = get_user_model().objects.create_superuser("root", "r@example.org", "pw-123456")
+    client.force_login(admin)
+    config = make_config()
+    form = {
+        "channel": config.pk,
+        "name": "hep_dia",
+        "language": "es",
+        "category": "utility",
+        "role": "day_opening",
+        "day": "",
+        "parameters": '["day", "topic"]',
+        "body": "Día {{1}}: {{2}}",
+        "active": "on",
+    }
+    response = client.post("/admin/messaging/messagetemplate/add/", form)
+    assert response.status_code == 302, response.content[-3000:]
+    assert template_for_day(config.pk, 4).parameters == ["day", "topic"]
+    refused = client.post(
+        "/admin/messaging/messagetemplate/add/",
+        {**form, "name": "hola", "parameters": '["pseudonym"]'},
+    )
+    assert refused.status_code == 200
+    assert "is about the man" in refused.content.decode()

@@ -62,18 +62,11 @@ class ChannelConfigForm(forms.ModelForm):
         return cleaned
 
 
-class MessageTemplateInline(admin.TabularInline):
-    model = MessageTemplate
-    extra = 0
-    fields = ("name", "language", "category", "role", "day", "parameters", "active")
-
-
 @admin.register(ChannelConfig)
 class ChannelConfigAdmin(admin.ModelAdmin):
     form = ChannelConfigForm
     list_display = ("name", "phone_number_id", "messages_per_second", "paused", "updated_at")
     readonly_fields = ("paused_at", "created_at", "updated_at")
-    inlines = (MessageTemplateInline,)
 
 
 @admin.register(MessageTemplate)
