@@ -182,6 +182,15 @@ class ChannelConfig(models.Model):
     messages_per_second = models.PositiveIntegerField(
         default=80, validators=[MinValueValidator(1), MaxValueValidator(1000)]
     )
+    # WhatsApp's 24-hour customer-service window: free-form inside it, templates outside it
+    # (see channels/whatsapp/reengagement.py). Off only for load tests against a fake that
+    # does not enforce it.
+    service_window = models.BooleanField(
+        default=True,
+        help_text=_(
+            "Send free-form only within 24 hours of his last message, templates otherwise."
+        ),
+    )
     paused = models.BooleanField(default=False)
     paused_reason = models.CharField(max_length=300, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)

@@ -24,6 +24,10 @@ def test_the_demo_runs_days_end_to_end_through_the_fake() -> None:
         # and this thread at once; the CLI test below runs the demo on a SQLite file instead.
         pytest.skip("needs a database that takes concurrent writers")
     report = demo_whatsapp(content=MINI, men=3, days=2, reply_probability=1.0, seed=7)
+    # No man had written before day 0, and each day opens 24 h after the last: every day
+    # opens with a template; each man answered it, so the rest of the day went free-form.
+    assert [d.templates for d in report.days] == [3, 3]
+    assert [d.held for d in report.days] == [0, 0]
     # Every man tapped every check-in; what some wrote besides was relayed to the others.
     assert CheckInResponse.objects.count() == 3 * 2
     assert report.accepted == sum(d.sent for d in report.days)
@@ -54,8 +58,9 @@ def test_the_demo_command_runs_on_a_sqlite_file(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    sent = [int(n) for n in re.findall(r"day \d+: sent (\d+), failed 0", result.stdout)]
-    assert len(sent) == 2, result.stdout
-    assert sent[0] == 3 * 3  # day 0: text, audio, check-in for each man
-    total = sum(sent)
+    days = re.findall(r"day \d+: sent (\d+) \((\d+) as templates\)", result.stdout)
+    assert len(days) == 2, result.stdout
+    # Day 0: no man has written yet, so each gets the opening template first.
+    assert int(days[0][1]) == 3
+    total = sum(int(sent) for sent, _ in days)
     assert f"fake accepted {total} messages, 0 duplicates; {total} read" in result.stdout

@@ -37,6 +37,7 @@ class ChannelConfigForm(forms.ModelForm):
             "base_url",
             "api_version",
             "messages_per_second",
+            "service_window",
             "paused",
             "paused_reason",
         )

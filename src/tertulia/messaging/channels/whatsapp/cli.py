@@ -35,7 +35,18 @@ from .fake_server import FakeConfig, FakeWhatsApp
 @click.option("--fault-131047-sync", default=0.0, type=float)
 @click.option("--fault-131047-async", default=0.0, type=float)
 @click.option("--hang-seconds", default=30.0, type=float, show_default=True)
-@click.option("--enforce-window/--no-enforce-window", default=False, show_default=True)
+@click.option(
+    "--enforce-window/--no-enforce-window",
+    default=False,
+    show_default=True,
+    help="Refuse free-form messages outside 24 h of the recipient's last message (131047).",
+)
+@click.option(
+    "--window-sync/--window-async",
+    default=False,
+    show_default=True,
+    help="Refuse them at once (HTTP 400) instead of accepting, then failing by status webhook.",
+)
 @click.option("--mps-limit", default=None, type=float, help="Answer 130429 above this rate.")
 @click.option("--status-delay-ms", default=0.0, type=float, show_default=True)
 @click.option("--status-batch", default=50, type=int, show_default=True)
@@ -64,6 +75,7 @@ def fake_whatsapp(
     fault_131047_async: float,
     hang_seconds: float,
     enforce_window: bool,
+    window_sync: bool,
     mps_limit: float | None,
     status_delay_ms: float,
     status_batch: int,
@@ -92,6 +104,7 @@ def fake_whatsapp(
         fault_131047_async=fault_131047_async,
         hang_seconds=hang_seconds,
         enforce_window=enforce_window,
+        window_sync=window_sync,
         mps_limit=mps_limit,
         status_delay_ms=status_delay_ms,
         status_batch=status_batch,
@@ -156,6 +169,13 @@ def channel() -> None:
 @click.option("--base-url", default="https://graph.facebook.com", show_default=True)
 @click.option("--api-version", default="v23.0", show_default=True)
 @click.option("--messages-per-second", default=80, show_default=True, type=click.IntRange(1, 1000))
+@click.option(
+    "--service-window/--no-service-window",
+    default=True,
+    show_default=True,
+    help="Free-form only within 24 h of his last message, templates otherwise "
+    "(off only for load tests against a fake).",
+)
 def add_whatsapp(
     name: str,
     phone_number_id: str,
@@ -166,6 +186,7 @@ def add_whatsapp(
     base_url: str,
     api_version: str,
     messages_per_second: int,
+    service_window: bool,
 ) -> None:
     """Add (or update) the WhatsApp channel NAME; cohorts use it as whatsapp:NAME."""
     from tertulia.cli import setup_django
@@ -185,6 +206,7 @@ def add_whatsapp(
     config.base_url = base_url
     config.api_version = api_version
     config.messages_per_second = messages_per_second
+    config.service_window = service_window
     try:
         config.full_clean()
     except ValidationError as exc:
@@ -295,8 +317,8 @@ def demo_whatsapp_command(
         reply_probability=reply_probability,
         seed=seed,
         on_day=lambda d: click.echo(
-            f"  day {d.day}: sent {d.sent}, failed {d.failed}; "
-            f"replies so far {d.replies}, check-ins {d.checkins}"
+            f"  day {d.day}: sent {d.sent} ({d.templates} as templates), failed {d.failed}, "
+            f"waiting {d.held}; replies so far {d.replies}, check-ins {d.checkins}"
         ),
     )
     click.echo(

@@ -3,7 +3,12 @@
 Everything is real except Meta: the fake server listens on 127.0.0.1, our webhook view runs in
 an in-process WSGI server, the fake's simulated participants reply by signed webhook, and the
 scheduler, sender, webhook store, router and check-ins are the production code. Days advance
-in simulated time; HTTP and webhooks run in real time.
+on a simulated clock that the fake stamps its webhooks with and measures the 24-hour window
+by; HTTP and webhooks run in real time.
+
+Each day opens at the same hour, a day after the last, when his window has just closed: the
+day's first step goes as the registry's opening template, the rest waits, and goes free-form
+the moment he answers. What still waits a day later fails, visibly.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from .fake_server import AcceptedMessage, FakeWhatsApp, run_fake_whatsapp
+from tertulia.core.clock import SimulatedClock
+
+from .fake_server import AcceptedMessage, FakeWhatsApp, TemplateSpec, run_fake_whatsapp
 
 LIMA = ZoneInfo("America/Lima")
 DEMO_SECRET = "demo-app-secret"  # noqa: S105 - shared only with the in-process fake
@@ -31,6 +38,8 @@ class DayReport:
     failed: int
     replies: int
     checkins: int
+    templates: int = 0  # of `sent`, how many went as a template (his window was closed)
+    held: int = 0  # waiting at the end of the day for him to write
 
 
 @dataclass
@@ -113,16 +122,53 @@ def demo_whatsapp(
     seed: int = 2022,
     name: str = "demo",
     site_url: str | None = None,
+    templates: Path | None = None,
     on_day: Callable[[DayReport], None] | None = None,
 ) -> DemoReport:
     """Run `days` program days for `men` simulated men on `whatsapp:<name>`; returns counts.
     `site_url` is a running server of this project to post webhooks to; by default one is
-    started in this process."""
+    started in this process. `templates` is the channel's template registry (YAML); by
+    default the bundled content/guy-talk/whatsapp-templates.yaml."""
+    from tertulia.core import clock
+
+    simulated = clock.SimulatedClock(dt.datetime.now(LIMA))
+    previous = clock.use(simulated)
+    try:
+        return _demo(
+            simulated,
+            content=content,
+            men=men,
+            days=days,
+            reply_probability=reply_probability,
+            seed=seed,
+            name=name,
+            site_url=site_url,
+            templates=templates,
+            on_day=on_day,
+        )
+    finally:
+        clock.use(previous)
+
+
+def _demo(
+    simulated: SimulatedClock,
+    *,
+    content: Path,
+    men: int,
+    days: int,
+    reply_probability: float,
+    seed: int,
+    name: str,
+    site_url: str | None,
+    templates: Path | None,
+    on_day: Callable[[DayReport], None] | None,
+) -> DemoReport:
     from tertulia.cohorts.services import (
         cohort_create,
         enrollment_create,
         participant_get_or_create,
     )
+    from tertulia.core import clock
     from tertulia.messaging.models import ChannelConfig, CheckInResponse, Message
     from tertulia.messaging.scheduler import outbox_enqueue_due
     from tertulia.messaging.sender import outbox_send_batch
@@ -146,26 +192,34 @@ def demo_whatsapp(
         enrollment_create(participant=participant, cohort=cohort)
     with _django_server() if site_url is None else nullcontext(site_url.rstrip("/")) as site:
         webhook_url = f"{site}/webhooks/whatsapp/{name}/"
+        config, _ = ChannelConfig.objects.update_or_create(
+            name=name,
+            defaults={
+                "access_token": DEMO_TOKEN,
+                "app_secret": DEMO_SECRET,
+                "verify_token": "demo",
+                "service_window": True,
+                "paused": False,
+                "paused_reason": "",
+            },
+        )
+        registry = _demo_templates(config, templates)
         with run_fake_whatsapp(
             token=DEMO_TOKEN,
             app_secret=DEMO_SECRET,
             webhook_url=webhook_url,
+            # Meta's rules: free-form only within 24 h of his last message, approved templates
+            # only, with the right number of parameters; time is the demo's clock.
+            enforce_window=True,
+            templates=registry,
+            clock=lambda: clock.now().timestamp(),
             reply_probability=1.0,  # each answer is drawn by the responder
             responder=simulated_men(reply_probability, seed),
             # A fresh seed per cohort: the fake's message ids must not repeat an earlier run's.
             seed=seed * 100_003 + cohort.pk,
         ) as fake:
-            ChannelConfig.objects.update_or_create(
-                name=name,
-                defaults={
-                    "phone_number_id": fake.phone_number_id,
-                    "access_token": DEMO_TOKEN,
-                    "app_secret": DEMO_SECRET,
-                    "verify_token": "demo",
-                    "base_url": fake.base_url,
-                    "paused": False,
-                    "paused_reason": "",
-                },
+            ChannelConfig.objects.filter(pk=config.pk).update(
+                phone_number_id=fake.phone_number_id, base_url=fake.base_url
             )
             report = DemoReport(cohort_id=cohort.pk)
             first = curriculum.first_day
@@ -174,7 +228,9 @@ def demo_whatsapp(
             ).time()
             for offset in range(days):
                 now = dt.datetime.combine(start + dt.timedelta(days=offset), send_at, tzinfo=LIMA)
+                simulated.set(now)
                 outbox_enqueue_due(now=now)
+                templates_before = _templates_sent(fake)
                 before = _outbox_counts(cohort.pk)
                 # Send what is due, let the fake's statuses and the men's answers come back and
                 # be processed, and send what they caused (relayed posts, keyword answers),
@@ -195,6 +251,8 @@ def demo_whatsapp(
                         direction=Message.Direction.IN, enrollment__cohort=cohort
                     ).count(),
                     checkins=CheckInResponse.objects.filter(enrollment__cohort=cohort).count(),
+                    templates=_templates_sent(fake) - templates_before,
+                    held=after["queued"],
                 )
                 report.days.append(day)
                 if on_day:
@@ -210,6 +268,33 @@ def demo_whatsapp(
             ).count()
             clients_close()
     return report
+
+
+def _templates_sent(fake: FakeWhatsApp) -> int:
+    return sum(1 for e in fake.log.entries() if e.type == "template")
+
+
+def _demo_templates(config: object, path: Path | None) -> dict[str, TemplateSpec]:
+    """Load the channel's template registry and tell the fake which templates Meta approved."""
+    from django.conf import settings
+
+    from tertulia.messaging.models import MessageTemplate
+
+    from .templates import templates_load
+
+    path = path or Path(settings.TERTULIA_CONTENT_DIR) / "guy-talk" / "whatsapp-templates.yaml"
+    if path.is_file():
+        templates_load(channel=config.name, path=path)  # type: ignore[attr-defined]
+    else:
+        MessageTemplate.objects.update_or_create(
+            channel=config,
+            name="demo_day_opening",
+            defaults={"category": "utility", "parameters": ["day", "topic"], "active": True},
+        )
+    return {
+        t.name: TemplateSpec(category=t.category, body_params=len(t.parameters))
+        for t in MessageTemplate.objects.filter(channel=config, active=True)
+    }
 
 
 def _outbox_counts(cohort_id: int) -> dict[str, int]:

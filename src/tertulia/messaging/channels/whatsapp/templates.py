@@ -79,18 +79,22 @@ def template_problems(template: MessageTemplate) -> dict[str, list[str]]:
 # -- finding the template for a message ------------------------------------------------------
 
 
-def template_for_day(channel_id: int, day: int) -> MessageTemplate | None:
-    """The template that opens `day` on a channel: the day's own, else the generic one."""
-    found = list(
-        MessageTemplate.objects.filter(
-            channel_id=channel_id, role=MessageTemplate.Role.DAY_OPENING, active=True
-        ).filter(day__isnull=True)
-        | MessageTemplate.objects.filter(
-            channel_id=channel_id, role=MessageTemplate.Role.DAY_OPENING, active=True, day=day
-        )
-    )
+def pick_day_template(templates: Iterable[MessageTemplate], day: int) -> MessageTemplate | None:
+    """Of a channel's templates, the one that opens `day`: the day's own, else the generic."""
+    found = [
+        t
+        for t in templates
+        if t.active
+        and t.role == MessageTemplate.Role.DAY_OPENING
+        and (t.day is None or t.day == day)
+    ]
     found.sort(key=lambda t: (t.day is None, t.name))
     return found[0] if found else None
+
+
+def template_for_day(channel_id: int, day: int) -> MessageTemplate | None:
+    """The template that opens `day` on a channel: the day's own, else the generic one."""
+    return pick_day_template(MessageTemplate.objects.filter(channel_id=channel_id), day)
 
 
 def template_named(channel_id: int, name: str) -> MessageTemplate | None:
