@@ -95,9 +95,8 @@ def _plan(
     first_positions: dict[int, int],
 ) -> Plan:
     free_form = message.participant_id in open_now and not _closed_by_meta(message)
+    # The template is found even inside the window: Meta may disagree (131047).
     plan = Plan(message=message, free_form=free_form)
-    if free_form:
-        return plan
     step = message.outbox.step if message.outbox else None
     curriculum = message.enrollment.cohort.curriculum if message.enrollment else None
     day: Day | None = None
