@@ -28,6 +28,7 @@ def test_the_demo_runs_days_end_to_end_through_the_fake() -> None:
     # opens with a template; each man answered it, so the rest of the day went free-form.
     assert [d.templates for d in report.days] == [3, 3]
     assert [d.held for d in report.days] == [0, 0]
+    assert [d.expired for d in report.days] == [0, 0]
     # Every man tapped every check-in; what some wrote besides was relayed to the others.
     assert CheckInResponse.objects.count() == 3 * 2
     assert report.accepted == sum(d.sent for d in report.days)
@@ -64,3 +65,32 @@ def test_the_demo_command_runs_on_a_sqlite_file(tmp_path: Path) -> None:
     assert int(days[0][1]) == 3
     total = sum(int(sent) for sent, _ in days)
     assert f"fake accepted {total} messages, 0 duplicates; {total} read" in result.stdout
+
+
+def test_the_main_demo_runs_through_whatsapp(tmp_path: Path) -> None:
+    """`tertulia demo --channel whatsapp`, as a new user runs it, on a SQLite file."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        "TERTULIA_VAR_DIR": str(tmp_path),
+    }
+    env.pop("REDIS_URL", None)
+    args = ["demo", "--channel", "whatsapp", "--size", "2", "--days", "1", "--content", str(MINI)]
+    result = subprocess.run(
+        [sys.executable, "-m", "tertulia.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "WhatsApp demo: 2 men, 1 days, through the fake Cloud API" in result.stdout
+    assert re.search(r"day 0: sent \d+ \(2 as templates\)", result.stdout), result.stdout
+    assert ", 0 duplicates;" in result.stdout
+    refused = subprocess.run(
+        [sys.executable, "-m", "tertulia.cli", "demo", "--days", "3"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "--days is for --channel whatsapp" in refused.stderr

@@ -299,8 +299,20 @@ def demo_whatsapp_command(
 ) -> None:
     """Run program days end to end through the WhatsApp channel and the fake Cloud API, with
     simulated men replying by signed webhook."""
+    demo_whatsapp_run(
+        men=men, days=days, reply_probability=reply_probability, seed=seed, content=content
+    )
+
+
+def demo_whatsapp_run(
+    *, men: int, days: int, reply_probability: float, seed: int, content: Path | None
+) -> None:
+    """The WhatsApp demo for the command line (`tertulia demo --channel whatsapp` too)."""
+    import time
+
     from tertulia.cli import setup_django
 
+    started = time.perf_counter()
     setup_django(migrate=True)
     from django.conf import settings
 
@@ -308,7 +320,10 @@ def demo_whatsapp_command(
 
     content = content or Path(settings.TERTULIA_CONTENT_DIR) / "guy-talk" / "es-PE"
     if not content.is_dir():
-        raise click.ClickException(f"curriculum folder '{content}' not found")
+        raise click.ClickException(
+            f"curriculum folder '{content}' not found; run from the repository root or pass "
+            "--content PATH"
+        )
     click.echo(f"WhatsApp demo: {men} men, {days} days, through the fake Cloud API")
     report = demo_whatsapp(
         content=content,
@@ -317,8 +332,9 @@ def demo_whatsapp_command(
         reply_probability=reply_probability,
         seed=seed,
         on_day=lambda d: click.echo(
-            f"  day {d.day}: sent {d.sent} ({d.templates} as templates), failed {d.failed}, "
-            f"waiting {d.held}; replies so far {d.replies}, check-ins {d.checkins}"
+            f"  day {d.day}: sent {d.sent} ({d.templates} as templates), failed {d.failed} "
+            f"({d.expired} waited a day in vain), waiting {d.held}; "
+            f"replies so far {d.replies}, check-ins {d.checkins}"
         ),
     )
     click.echo(
@@ -327,3 +343,8 @@ def demo_whatsapp_command(
     )
     if report.duplicates:
         raise click.ClickException("a message reached the fake twice")
+    click.echo(
+        "Outside a man's 24-hour window a day opens with a template and the rest waits for his "
+        "answer; what waits a day in vain fails (see docs/whatsapp-errors.md)."
+    )
+    click.echo(f"Done in {time.perf_counter() - started:.1f} s.")

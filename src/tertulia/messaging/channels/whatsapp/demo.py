@@ -40,6 +40,7 @@ class DayReport:
     checkins: int
     templates: int = 0  # of `sent`, how many went as a template (his window was closed)
     held: int = 0  # waiting at the end of the day for him to write
+    expired: int = 0  # of `failed`, how many waited a day for a window that never opened
 
 
 @dataclass
@@ -253,6 +254,7 @@ def _demo(
                     checkins=CheckInResponse.objects.filter(enrollment__cohort=cohort).count(),
                     templates=_templates_sent(fake) - templates_before,
                     held=after["queued"],
+                    expired=after["expired"] - before["expired"],
                 )
                 report.days.append(day)
                 if on_day:
@@ -303,6 +305,8 @@ def _outbox_counts(cohort_id: int) -> dict[str, int]:
 
     from tertulia.messaging.models import Outbox
 
+    from .reengagement import HELD
+
     rows = (
         Outbox.objects.filter(enrollment__cohort_id=cohort_id)
         .values("status")
@@ -310,6 +314,9 @@ def _outbox_counts(cohort_id: int) -> dict[str, int]:
     )
     counts = {"sent": 0, "failed": 0, "queued": 0}
     counts.update({row["status"]: row["n"] for row in rows})
+    counts["expired"] = Outbox.objects.filter(
+        enrollment__cohort_id=cohort_id, status=Outbox.Status.FAILED, error__startswith=HELD
+    ).count()
     return counts
 
 
