@@ -20,9 +20,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from tertulia.core.clock import SimulatedClock
+
+if TYPE_CHECKING:
+    from tertulia.messaging.models import ChannelConfig
 
 from .fake_server import AcceptedMessage, FakeWhatsApp, TemplateSpec, run_fake_whatsapp
 
@@ -276,7 +280,7 @@ def _templates_sent(fake: FakeWhatsApp) -> int:
     return sum(1 for e in fake.log.entries() if e.type == "template")
 
 
-def _demo_templates(config: object, path: Path | None) -> dict[str, TemplateSpec]:
+def _demo_templates(config: ChannelConfig, path: Path | None) -> dict[str, TemplateSpec]:
     """Load the channel's template registry and tell the fake which templates Meta approved."""
     from django.conf import settings
 
@@ -286,7 +290,7 @@ def _demo_templates(config: object, path: Path | None) -> dict[str, TemplateSpec
 
     path = path or Path(settings.TERTULIA_CONTENT_DIR) / "guy-talk" / "whatsapp-templates.yaml"
     if path.is_file():
-        templates_load(channel=config.name, path=path)  # type: ignore[attr-defined]
+        templates_load(channel=config.name, path=path)
     else:
         MessageTemplate.objects.update_or_create(
             channel=config,
