@@ -5,6 +5,7 @@ recording statuses belong to the sender and the router, the same for every chann
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,12 +36,22 @@ class SendResult:
 
 
 class ChannelError(Exception):
-    """The provider refused a message. `permanent` errors are not retried."""
+    """The provider refused a message. `permanent` errors are not retried. `retry_at` holds a
+    message the channel cannot send yet (WhatsApp: his 24-hour window is closed): the sender
+    queues it again for then, and the wait does not count as a failed attempt."""
 
-    def __init__(self, message: str, *, code: str = "", permanent: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        permanent: bool = False,
+        retry_at: dt.datetime | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.permanent = permanent
+        self.retry_at = retry_at
 
 
 class Channel(Protocol):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -181,6 +182,15 @@ class ChannelConfig(models.Model):
     messages_per_second = models.PositiveIntegerField(
         default=80, validators=[MinValueValidator(1), MaxValueValidator(1000)]
     )
+    # WhatsApp's 24-hour customer-service window: free-form inside it, templates outside it
+    # (see channels/whatsapp/reengagement.py). Off only for load tests against a fake that
+    # does not enforce it.
+    service_window = models.BooleanField(
+        default=True,
+        help_text=_(
+            "Send free-form only within 24 hours of his last message, templates otherwise."
+        ),
+    )
     paused = models.BooleanField(default=False)
     paused_reason = models.CharField(max_length=300, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
@@ -197,6 +207,68 @@ class ChannelConfig(models.Model):
     @property
     def channel(self) -> str:
         return f"whatsapp:{self.name}"
+
+
+class MessageTemplate(models.Model):
+    """A template Meta approved for a WhatsApp channel, in the channel's registry. Outside a
+    man's 24-hour window only templates may be sent: a day-opening template stands in for the
+    first step of a program day, a service template for a service message that names it.
+
+    Meta keeps the template's text; we keep what fills its {{1}}, {{2}}... placeholders, as
+    names of program values (see `TEMPLATE_VALUES`). Never a name, pseudonym or number: a
+    template is read by Meta and lands outside the conversation he chose to have."""
+
+    class Category(models.TextChoices):
+        MARKETING = "marketing", _("marketing")
+        UTILITY = "utility", _("utility")
+        AUTHENTICATION = "authentication", _("authentication")
+
+    class Role(models.TextChoices):
+        DAY_OPENING = "day_opening", _("opens a program day")  # stands in for its first step
+        SERVICE = "service", _("service message")  # named by a service message (Outbox.template)
+
+    channel = models.ForeignKey(ChannelConfig, on_delete=models.CASCADE, related_name="templates")
+    name = models.CharField(
+        max_length=60,
+        validators=[RegexValidator(r"^[a-z0-9_]+$", _("Use lowercase letters, digits and _."))],
+        help_text=_("The template's name as approved by Meta; also its name in the registry."),
+    )
+    language = models.CharField(
+        max_length=15, default="es", help_text=_("Meta's language code, e.g. es or es_MX.")
+    )
+    category = models.CharField(max_length=20, choices=Category.choices)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.DAY_OPENING)
+    day = models.SmallIntegerField(
+        null=True,
+        blank=True,
+        help_text=_("For a day-opening template: the day it opens; blank for every other day."),
+    )
+    parameters = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_('What fills {{1}}, {{2}}...: a list of program values, e.g. ["day", "topic"].'),
+    )
+    body = models.TextField(
+        blank=True, help_text=_("The approved text, for reference; its placeholders are checked.")
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = _("WhatsApp template")
+        verbose_name_plural = _("WhatsApp templates")
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "name"], name="template_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})"
+
+    def clean(self) -> None:
+        from tertulia.messaging.channels.whatsapp.templates import template_problems
+
+        problems = template_problems(self)
+        if problems:
+            raise ValidationError(problems)
 
 
 class WebhookEvent(models.Model):

@@ -37,6 +37,7 @@ class SendReport:
     cancelled: int = 0
     retried: int = 0
     unknown: int = 0  # the provider may have them: left for outbox_recover_stale
+    held: int = 0  # the channel cannot send them yet (a closed window): queued for later
 
 
 def outbound_for(row: Outbox, message: Message) -> Outbound:
@@ -193,6 +194,17 @@ def _record(
                 # The row stays 'sending'; outbox_recover_stale asks the channel after the lease.
                 Outbox.objects.filter(pk=row.pk).update(error=str(result)[:300])
                 report.unknown += 1
+            elif result.retry_at is not None and not result.permanent:
+                # Held, not failed: the channel cannot take it before then (his window is
+                # closed). The claim counted an attempt; waiting is not one.
+                Outbox.objects.filter(pk=row.pk).update(
+                    status=Outbox.Status.QUEUED,
+                    claimed_by="",
+                    error=str(result)[:300],
+                    due_at=result.retry_at,
+                    attempts=F("attempts") - 1,
+                )
+                report.held += 1
             elif result.permanent or row.attempts >= MAX_ATTEMPTS:
                 Message.objects.filter(pk=message.pk).update(
                     status=Message.Status.FAILED, failed_at=now, error_code=result.code
@@ -214,7 +226,11 @@ def _record(
         Message.objects.filter(
             id__in=[m.pk for m in sent_messages], status=Message.Status.PENDING
         ).update(status=Message.Status.SENT)
-        Outbox.objects.filter(id__in=sent_rows).update(status=Outbox.Status.SENT)
+        # Only rows still ours: a status webhook may already have queued one again (WhatsApp's
+        # 131047 after accepting it: it goes again as a template).
+        Outbox.objects.filter(id__in=sent_rows, status=Outbox.Status.SENDING).update(
+            status=Outbox.Status.SENT
+        )
         by_count: dict[int, list[int]] = defaultdict(list)
         for enrollment_id, count in sent_per_enrollment.items():
             by_count[count].append(enrollment_id)

@@ -9,8 +9,23 @@ import click
 
 
 @click.command()
+@click.option(
+    "--channel",
+    type=click.Choice(["simulated", "whatsapp"]),
+    default="simulated",
+    show_default=True,
+    help="simulated: the whole program in simulated time, in seconds. whatsapp: one cohort "
+    "through the WhatsApp channel, a local fake Cloud API and signed webhooks (about half a "
+    "minute at the defaults: 10 men, 3 days).",
+)
 @click.option("--cohorts", default=2, show_default=True, help="Cohorts to simulate.")
-@click.option("--size", default=50, show_default=True, help="Men per cohort.")
+@click.option("--size", default=None, type=int, help="Men per cohort [default: 50; whatsapp: 10].")
+@click.option(
+    "--days",
+    default=None,
+    type=click.IntRange(1, 60),
+    help="Program days to run with --channel whatsapp [default: 3].",
+)
 @click.option("--seed", default=2022, show_default=True, help="Same seed, same run.")
 @click.option(
     "--content",
@@ -31,8 +46,10 @@ import click
     help="Language of the printed funnel and the report.",
 )
 def demo(
+    channel: str,
     cohorts: int,
-    size: int,
+    size: int | None,
+    days: int | None,
     seed: int,
     content: Path | None,
     reply_probability: float,
@@ -45,6 +62,21 @@ def demo(
     """Import the bundled curriculum, run cohorts of simulated men through the 30 days, print
     the funnel and write an HTML report with its plots."""
     from tertulia.cli import setup_django
+
+    if channel == "whatsapp":
+        from tertulia.messaging.channels.whatsapp.cli import demo_whatsapp_run
+
+        demo_whatsapp_run(
+            men=size or 10,
+            days=days or 3,
+            reply_probability=reply_probability,
+            seed=seed,
+            content=content,
+        )
+        return
+    if days is not None:
+        raise click.UsageError("--days is for --channel whatsapp; the simulated demo runs them all")
+    size = size or 50
 
     started = time.perf_counter()
     setup_django(migrate=True)

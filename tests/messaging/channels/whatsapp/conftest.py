@@ -51,8 +51,15 @@ def make_config(db: None) -> Iterator[Any]:
     from tertulia.messaging.channels.whatsapp.channel import clients_close
     from tertulia.messaging.models import ChannelConfig
 
-    def make(base_url: str = "http://127.0.0.1:9", phone_number_id: str = "100000000000001"):  # type: ignore[no-untyped-def]
+    # Off by default: most tests here are about retries, statuses and exactly-once, sent to men
+    # who never wrote; test_window_send.py turns the 24-hour window on.
+    def make(  # type: ignore[no-untyped-def]
+        base_url: str = "http://127.0.0.1:9",
+        phone_number_id: str = "100000000000001",
+        service_window: bool = False,
+    ):
         return ChannelConfig.objects.create(
+            service_window=service_window,
             name="test",
             phone_number_id=phone_number_id,
             access_token=TOKEN,

@@ -285,6 +285,27 @@ def test_enforced_window_fails_free_form_until_the_participant_writes(
     assert final[opened].status == "sent"
 
 
+def test_a_window_refused_at_once_uses_metas_envelope_and_follows_the_fakes_clock() -> None:
+    moment = [1_772_496_000.0]
+    with run_fake_whatsapp(
+        token=TOKEN, enforce_window=True, window_sync=True, clock=lambda: moment[0]
+    ) as fake:
+        with client_for(fake) as client:
+            with pytest.raises(CloudAPIError) as refused:
+                client.send(text_payload(TO, "Hola")[0])
+            assert (refused.value.code, refused.value.http_status) == (131047, 400)
+            assert refused.value.action is Action.RESEND_AS_TEMPLATE
+            assert "24 hours" in (refused.value.details or "")
+            client.send(template_payload(TO, "dia_inicio", "es"))  # a template always goes
+            fake.open_window(TO)
+            moment[0] += 23.9 * 3600
+            client.send(text_payload(TO, "Sigue abierta")[0])
+            moment[0] += 0.2 * 3600  # 24 h and 6 min after he wrote
+            with pytest.raises(CloudAPIError, match="code=131047"):
+                client.send(text_payload(TO, "Ya cerró")[0])
+        assert [e.type for e in fake.log.entries()] == ["template", "text"]
+
+
 def test_throughput_and_pair_limits() -> None:
     with run_fake_whatsapp(token=TOKEN, mps_limit=5) as fake, client_for(fake) as client:
         codes: list[int | None] = []

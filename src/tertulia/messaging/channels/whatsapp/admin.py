@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 
-from tertulia.messaging.models import ChannelConfig, WebhookEvent
+from tertulia.messaging.models import ChannelConfig, MessageTemplate, WebhookEvent
 
 SECRETS = ("access_token", "app_secret", "verify_token")
 
@@ -37,6 +37,7 @@ class ChannelConfigForm(forms.ModelForm):
             "base_url",
             "api_version",
             "messages_per_second",
+            "service_window",
             "paused",
             "paused_reason",
         )
@@ -67,6 +68,15 @@ class ChannelConfigAdmin(admin.ModelAdmin):
     form = ChannelConfigForm
     list_display = ("name", "phone_number_id", "messages_per_second", "paused", "updated_at")
     readonly_fields = ("paused_at", "created_at", "updated_at")
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    """The registry: edit here, or load a YAML file with `tertulia channel templates load`."""
+
+    list_display = ("name", "channel", "language", "category", "role", "day", "active")
+    list_filter = ("channel", "category", "role", "active")
+    search_fields = ("name",)
 
 
 @admin.register(WebhookEvent)

@@ -22,9 +22,11 @@ from typing import Any
 
 from django.utils import timezone
 
+from tertulia.core import clock
 from tertulia.messaging.channel import ChannelError, Outbound, SendResult
 from tertulia.messaging.models import ChannelConfig, MediaUpload, Message, WebhookEvent
 
+from . import reengagement
 from .client import (
     CAPTIONED_KINDS,
     CloudAPIClient,
@@ -204,8 +206,10 @@ def error_for(error: CloudAPIError, config: ChannelConfig) -> ChannelError:
     if error.action is Action.PAUSE_CHANNEL:
         channel_pause(config, str(error))
         return ChannelError(str(error), code=code)
-    # UNDELIVERABLE and FAIL_VISIBLY: no retry. RESEND_AS_TEMPLATE (131047) also fails for now:
-    # the template registry and the 24-hour window are not built yet.
+    if error.action is Action.RESEND_AS_TEMPLATE:
+        # Not final: reengagement.resend_refused sends it again as its template, once.
+        return ChannelError(str(error), code=code)
+    # UNDELIVERABLE and FAIL_VISIBLY: no retry.
     return ChannelError(str(error), code=code, permanent=True)
 
 
@@ -226,11 +230,23 @@ class WhatsAppChannel:
         if config.paused:
             return [ChannelError(f"channel {config.channel} is paused")] * len(outbounds)
         client = client_for(config)
+        now = clock.now()
+        # His 24-hour window: free-form inside it, a template (or a wait) outside it.
+        plans = reengagement.plans_for(outbounds, config, now)
 
         results: list[SendResult | ChannelError | None] = [None] * len(outbounds)
         flat: list[dict[str, Any]] = []
         owners: list[int] = []
         for index, outbound in enumerate(outbounds):
+            plan = plans[index]
+            if not plan.free_form:
+                held = reengagement.not_free_form(plan, now, config.channel)
+                if held is not None:
+                    results[index] = held
+                    continue
+                flat.append(plan.template_payload(outbound, recipient(outbound.to)))
+                owners.append(index)
+                continue
             try:
                 payloads = payloads_for(outbound, config, client)
             except PayloadError as exc:
@@ -253,7 +269,18 @@ class WhatsAppChannel:
             parts.setdefault(owner, []).append(result)
         for index, outcomes in parts.items():
             results[index] = self._outcome(outcomes, config)
-        return [r if r is not None else ChannelError("not sent") for r in results]
+        final = [r if r is not None else ChannelError("not sent") for r in results]
+        # Meta said 131047 (window closed) at once: its template goes instead, once.
+        reengagement.resend_refused(
+            outbounds,
+            plans,
+            final,
+            to=lambda o: recipient(o.to),
+            send=client.send_many,
+            outcome=lambda sent: self._outcome([sent], config),
+            now=now,
+        )
+        return final
 
     @staticmethod
     def _outcome(

@@ -35,7 +35,18 @@ from .fake_server import FakeConfig, FakeWhatsApp
 @click.option("--fault-131047-sync", default=0.0, type=float)
 @click.option("--fault-131047-async", default=0.0, type=float)
 @click.option("--hang-seconds", default=30.0, type=float, show_default=True)
-@click.option("--enforce-window/--no-enforce-window", default=False, show_default=True)
+@click.option(
+    "--enforce-window/--no-enforce-window",
+    default=False,
+    show_default=True,
+    help="Refuse free-form messages outside 24 h of the recipient's last message (131047).",
+)
+@click.option(
+    "--window-sync/--window-async",
+    default=False,
+    show_default=True,
+    help="Refuse them at once (HTTP 400) instead of accepting, then failing by status webhook.",
+)
 @click.option("--mps-limit", default=None, type=float, help="Answer 130429 above this rate.")
 @click.option("--status-delay-ms", default=0.0, type=float, show_default=True)
 @click.option("--status-batch", default=50, type=int, show_default=True)
@@ -64,6 +75,7 @@ def fake_whatsapp(
     fault_131047_async: float,
     hang_seconds: float,
     enforce_window: bool,
+    window_sync: bool,
     mps_limit: float | None,
     status_delay_ms: float,
     status_batch: int,
@@ -92,6 +104,7 @@ def fake_whatsapp(
         fault_131047_async=fault_131047_async,
         hang_seconds=hang_seconds,
         enforce_window=enforce_window,
+        window_sync=window_sync,
         mps_limit=mps_limit,
         status_delay_ms=status_delay_ms,
         status_batch=status_batch,
@@ -156,6 +169,13 @@ def channel() -> None:
 @click.option("--base-url", default="https://graph.facebook.com", show_default=True)
 @click.option("--api-version", default="v23.0", show_default=True)
 @click.option("--messages-per-second", default=80, show_default=True, type=click.IntRange(1, 1000))
+@click.option(
+    "--service-window/--no-service-window",
+    default=True,
+    show_default=True,
+    help="Free-form only within 24 h of his last message, templates otherwise "
+    "(off only for load tests against a fake).",
+)
 def add_whatsapp(
     name: str,
     phone_number_id: str,
@@ -166,6 +186,7 @@ def add_whatsapp(
     base_url: str,
     api_version: str,
     messages_per_second: int,
+    service_window: bool,
 ) -> None:
     """Add (or update) the WhatsApp channel NAME; cohorts use it as whatsapp:NAME."""
     from tertulia.cli import setup_django
@@ -185,6 +206,7 @@ def add_whatsapp(
     config.base_url = base_url
     config.api_version = api_version
     config.messages_per_second = messages_per_second
+    config.service_window = service_window
     try:
         config.full_clean()
     except ValidationError as exc:
@@ -212,6 +234,55 @@ def list_channels() -> None:
         )
 
 
+@channel.group("templates")
+def templates() -> None:
+    """The registry of a WhatsApp channel's approved templates."""
+
+
+@templates.command("load")
+@click.argument("name")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--deactivate-missing",
+    is_flag=True,
+    help="Deactivate the channel's templates that the file does not list.",
+)
+def templates_load_command(name: str, file: Path, deactivate_missing: bool) -> None:
+    """Load the templates in FILE (YAML) into the registry of channel whatsapp:NAME."""
+    from tertulia.cli import setup_django
+
+    setup_django(migrate=True)
+    from .templates import TemplatesInvalid, templates_load
+
+    try:
+        report = templates_load(channel=name, path=file, deactivate_missing=deactivate_missing)
+    except TemplatesInvalid as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        raise click.ClickException("the templates have problems; nothing was changed") from exc
+    click.echo(
+        f"whatsapp:{name}: {len(report.created)} template(s) added, "
+        f"{len(report.updated)} updated, {len(report.deactivated)} deactivated"
+    )
+
+
+@templates.command("list")
+@click.argument("name")
+def templates_list_command(name: str) -> None:
+    """List the templates of channel whatsapp:NAME."""
+    from tertulia.cli import setup_django
+
+    setup_django(migrate=True)
+    from tertulia.messaging.models import MessageTemplate
+
+    from .templates import templates_describe
+
+    found = MessageTemplate.objects.filter(channel__name=name).order_by("role", "day", "name")
+    lines = templates_describe(found)
+    for line in lines or [f"whatsapp:{name} has no templates"]:
+        click.echo(line)
+
+
 @channel.command("demo-whatsapp")
 @click.option("--men", default=10, show_default=True, type=click.IntRange(1, 500))
 @click.option("--days", default=3, show_default=True, type=click.IntRange(1, 60))
@@ -228,8 +299,20 @@ def demo_whatsapp_command(
 ) -> None:
     """Run program days end to end through the WhatsApp channel and the fake Cloud API, with
     simulated men replying by signed webhook."""
+    demo_whatsapp_run(
+        men=men, days=days, reply_probability=reply_probability, seed=seed, content=content
+    )
+
+
+def demo_whatsapp_run(
+    *, men: int, days: int, reply_probability: float, seed: int, content: Path | None
+) -> None:
+    """The WhatsApp demo for the command line (`tertulia demo --channel whatsapp` too)."""
+    import time
+
     from tertulia.cli import setup_django
 
+    started = time.perf_counter()
     setup_django(migrate=True)
     from django.conf import settings
 
@@ -237,7 +320,10 @@ def demo_whatsapp_command(
 
     content = content or Path(settings.TERTULIA_CONTENT_DIR) / "guy-talk" / "es-PE"
     if not content.is_dir():
-        raise click.ClickException(f"curriculum folder '{content}' not found")
+        raise click.ClickException(
+            f"curriculum folder '{content}' not found; run from the repository root or pass "
+            "--content PATH"
+        )
     click.echo(f"WhatsApp demo: {men} men, {days} days, through the fake Cloud API")
     report = demo_whatsapp(
         content=content,
@@ -246,7 +332,8 @@ def demo_whatsapp_command(
         reply_probability=reply_probability,
         seed=seed,
         on_day=lambda d: click.echo(
-            f"  day {d.day}: sent {d.sent}, failed {d.failed}; "
+            f"  day {d.day}: sent {d.sent} ({d.templates} as templates), failed {d.failed} "
+            f"({d.expired} waited a day in vain), waiting {d.held}; "
             f"replies so far {d.replies}, check-ins {d.checkins}"
         ),
     )
@@ -256,3 +343,8 @@ def demo_whatsapp_command(
     )
     if report.duplicates:
         raise click.ClickException("a message reached the fake twice")
+    click.echo(
+        "Outside a man's 24-hour window a day opens with a template and the rest waits for his "
+        "answer; what waits a day in vain fails (see docs/whatsapp-errors.md)."
+    )
+    click.echo(f"Done in {time.perf_counter() - started:.1f} s.")

@@ -172,8 +172,8 @@ def render_markdown() -> str:
         "|---|---|",
         "| `retry` | Send the same request again after exponential backoff with full jitter, "
         "within the rate limit. |",
-        "| `resend_as_template` | The 24-hour window is closed: send the day's template "
-        "instead, once. |",
+        "| `resend_as_template` | The 24-hour window is closed: send the message's template "
+        "instead, once (see below). |",
         "| `undeliverable` | Mark the message undeliverable to this person; no retry. |",
         "| `pause_channel` | Pause the whole channel and alert staff. |",
         "| `fail_visibly` | Unknown error: fail the message where staff will see it. |",
@@ -203,6 +203,39 @@ def render_markdown() -> str:
         "`maybe_accepted=True`; the sender must never re-send them blindly as a new message. It",
         "first waits for a status webhook carrying the message's `biz_opaque_callback_data`",
         "(our outbox reference, echoed by Meta), and only re-sends when none arrives in time.",
+        "",
+        "## The 24-hour window and templates",
+        "",
+        "Free-form messages may only be sent within 24 hours of the participant's last message",
+        "(`tertulia.messaging.window`); outside it only an approved template may be sent. Each",
+        "channel has a registry of templates (admin, or `tertulia channel templates load NAME",
+        "FILE`; example: `content/guy-talk/whatsapp-templates.yaml`). Placeholders are filled",
+        "only with program values (day, topic, day_title, program, days_left), never with the",
+        "man's name, pseudonym or number. Before each send (decision 0035):",
+        "",
+        "| Situation | What is sent |",
+        "|---|---|",
+        "| Window open | The message, free-form. |",
+        "| Window closed, first step of a program day | The day's opening template (the day's "
+        "own, else the generic one) instead. |",
+        "| Window closed, service message naming a template (`Outbox.template`) | That "
+        "template instead; a name missing from the registry fails the message visibly. |",
+        "| Window closed, any other message | Nothing yet: it waits, queued (not counted as "
+        "an attempt), and goes the moment he writes; after 23 hours it fails visibly "
+        "(`window_closed`). |",
+        "| `131047` at once (HTTP 400) | The same batch sends its template instead, once; "
+        "without a template it waits as above. |",
+        "| `131047` in a `failed` status after Meta accepted it | The Outbox row is queued "
+        "again and goes as its template, once; without a template it waits as above. |",
+        "| The template is refused too (at once or by status) | Never sent again: the message "
+        "fails with `131047`. |",
+        "",
+        "Each step is recorded on the Message row's payload: `template` (the template it went",
+        "as), `window_closed_at` (when Meta closed the window on it: free-form waits until he",
+        "writes again, even if our own window says open) and `reengaged_after` (`code` 131047,",
+        "`via` `answer` or `status`). A message is re-engaged at most once. A channel's",
+        "`service_window` switch turns all this off, for load tests against a fake that does",
+        "not enforce the window.",
         "",
     ]
     return "\n".join(lines)

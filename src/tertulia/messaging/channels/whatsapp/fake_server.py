@@ -182,8 +182,12 @@ class FakeConfig:
     fault_131047_async: float = 0.0  # accept (200 + id), then a failed status with 131047
     hang_seconds: float = 30.0
     # Real rules, off by default.
-    enforce_window: bool = False  # free-form outside 24 h of the last inbound -> async 131047
+    enforce_window: bool = False  # free-form outside 24 h of the last inbound -> 131047
+    window_sync: bool = False  # ... answered at once (HTTP 400) instead of accepted, then failed
     window_hours: float = 24.0
+    # The time stamped on webhooks and by which the window is measured (rates use real time):
+    # a demo in simulated time passes its clock.
+    clock: Callable[[], float] = time.time
     mps_limit: float | None = None  # messages per second per number; above -> 130429
     pair_limit: tuple[int, float] | None = None  # (burst, seconds) per recipient -> 131056
     strict_media: bool = False  # media ids must have been uploaded here
@@ -568,7 +572,7 @@ class FakeWhatsApp:
 
     def open_window(self, to: str, at: float | None = None) -> None:
         """Record an inbound message from `to`, opening his 24-hour customer-service window."""
-        self._last_inbound[normalize_phone(to) or to] = time.time() if at is None else at
+        self._last_inbound[normalize_phone(to) or to] = self.config.clock() if at is None else at
 
     def expire_media(self, media_id: str) -> None:
         self._media.pop(media_id, None)
@@ -782,7 +786,7 @@ class FakeWhatsApp:
 
     def _window_open(self, to: str) -> bool:
         last = self._last_inbound.get(to)
-        return last is not None and time.time() - last < self.config.window_hours * 3600
+        return last is not None and self.config.clock() - last < self.config.window_hours * 3600
 
     @staticmethod
     def _json(body: dict[str, Any], status: int = 200) -> web.Response:
@@ -843,6 +847,8 @@ class FakeWhatsApp:
                 and asynchronous_error is None
                 and not self._window_open(to_key)
             ):
+                if self.config.window_sync:
+                    raise GraphError(131047)
                 asynchronous_error = GraphError(131047)
         except GraphError as error:
             return self._error(error)
@@ -1004,7 +1010,7 @@ class FakeWhatsApp:
     def _schedule_statuses(self, entry: AcceptedMessage, error: GraphError | None) -> None:
         if self._queue is None:
             return
-        now = time.time()
+        now = self.config.clock()
         step = self.config.status_delay_ms / 1000.0
         if error is not None:
             failed = self._status(entry, "failed", now + step, error)
@@ -1115,7 +1121,7 @@ class FakeWhatsApp:
             contact["user_id"] = user_id
             self.open_window(user_id)
         message["id"] = message_id
-        message["timestamp"] = str(int(time.time()))
+        message["timestamp"] = str(int(self.config.clock()))
         if context_id:
             message["context"] = {"from": self.config.display_phone_number, "id": context_id}
         message.update(body)

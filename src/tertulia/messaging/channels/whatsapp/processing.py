@@ -11,12 +11,14 @@ import datetime as dt
 import logging
 
 from django.db import transaction
+from django.db.models import Q
 
 from tertulia.core import clock
 from tertulia.messaging.models import ChannelConfig, Message, WebhookEvent
 from tertulia.messaging.services import Inbound, message_record_inbound, message_status_update
 
 from .errors import Action, action_for
+from .reengagement import SUPERSEDED, message_reengage, outbox_release_held
 from .webhook import MEDIA_TYPES, InboundEvent, StatusEvent, parse_envelope
 
 logger = logging.getLogger(__name__)
@@ -69,9 +71,13 @@ def _claim_by_reference(channel: str, status: StatusEvent, at: dt.datetime) -> N
     head, _, part = reference.partition(".")
     if not head.isdigit() or part not in ("", "1"):
         return
-    Message.objects.filter(
-        pk=int(head), channel=channel, direction=Message.Direction.OUT, provider_id=""
-    ).update(provider_id=status.message_id, status=Message.Status.SENT, sent_at=at)
+    # A message sent again after a 131047 waits for its new id too, but never takes back the
+    # id of the send Meta refused.
+    Message.objects.filter(pk=int(head), channel=channel, direction=Message.Direction.OUT).filter(
+        Q(provider_id="") | Q(provider_id__startswith=SUPERSEDED)
+    ).exclude(provider_id=f"{SUPERSEDED}{status.message_id}").update(
+        provider_id=status.message_id, status=Message.Status.SENT, sent_at=at
+    )
 
 
 def _apply_status(channel: str, status: StatusEvent, now: dt.datetime) -> None:
@@ -98,6 +104,8 @@ def _apply_status(channel: str, status: StatusEvent, now: dt.datetime) -> None:
         if message is not None and message.payload.get("pricing") != status.pricing_category:
             message.payload = {**message.payload, "pricing": status.pricing_category}
             message.save(update_fields=["payload"])
+    if status.status == "failed" and action_for(status.error_code) is Action.RESEND_AS_TEMPLATE:
+        message_reengage(channel=channel, provider_id=status.message_id, at=at, now=now)
     if status.status == "failed" and action_for(status.error_code) is Action.PAUSE_CHANNEL:
         from .channel import channel_name, channel_pause
 
@@ -117,14 +125,19 @@ def webhook_event_process(event_id: int) -> dict[str, int]:
     now = clock.now()
     parsed = parse_envelope(event.body.encode("utf-8"))
     to_route: list[int] = []
+    writers: set[int] = set()
     for inbound in parsed.inbound:
         message, _created = message_record_inbound(inbound_from_event(inbound, event.channel, now))
+        if message.participant_id:
+            writers.add(message.participant_id)
         # Routing is idempotent: a message stored by an earlier delivery that crashed before
         # routing is routed now; one already routed is left alone.
         if message.status == Message.Status.RECEIVED:
             to_route.append(message.pk)
     for status in parsed.statuses:
         _apply_status(event.channel, status, now)
+    # He wrote, so his window is open: what waited for it goes now.
+    outbox_release_held(participant_ids=writers, channel=event.channel, now=now)
     problems = list(parsed.problems)
     for inbound in parsed.inbound:
         problems += [f"message type {inbound.type}: error {e.code}" for e in inbound.errors]
