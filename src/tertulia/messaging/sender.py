@@ -37,6 +37,7 @@ class SendReport:
     cancelled: int = 0
     retried: int = 0
     unknown: int = 0  # the provider may have them: left for outbox_recover_stale
+    paced: int = 0  # held back by a rate limit: queued again, not counted as an attempt
 
 
 def outbound_for(row: Outbox, message: Message) -> Outbound:
@@ -188,6 +189,15 @@ def _record(
                 sent_rows.append(row.id)
                 if row.enrollment_id:
                     sent_per_enrollment[row.enrollment_id] += 1
+            elif getattr(result, "retry_after", None) is not None:
+                # Pacing, not a failure: back in the queue for when the limit allows it.
+                Outbox.objects.filter(pk=row.pk).update(
+                    status=Outbox.Status.QUEUED,
+                    claimed_by="",
+                    attempts=F("attempts") - 1,
+                    due_at=now + dt.timedelta(seconds=float(result.retry_after)),  # type: ignore[attr-defined]
+                )
+                report.paced += 1
             elif getattr(result, "maybe_accepted", False):
                 # The provider may have accepted it: sending again could deliver it twice.
                 # The row stays 'sending'; outbox_recover_stale asks the channel after the lease.

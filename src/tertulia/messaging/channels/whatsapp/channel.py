@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from tertulia.messaging.channel import ChannelError, Outbound, SendResult
 from tertulia.messaging.models import ChannelConfig, MediaUpload, Message, WebhookEvent
+from tertulia.messaging.ratelimit import pace
 
 from .client import (
     CAPTIONED_KINDS,
@@ -247,7 +248,13 @@ class WhatsAppChannel:
             flat.extend(payloads)
             owners.extend([index] * len(payloads))
 
-        sent = client.send_many(flat) if flat else []
+        # The number's throughput and each man's pair limit (ratelimit.py): some messages
+        # wait for a later batch, the rest leave at their moment.
+        chosen, send_at, paced = pace(config, [o.to for o in outbounds], owners)
+        for index, error in paced.items():
+            results[index] = error
+        flat, owners = [flat[j] for j in chosen], [owners[j] for j in chosen]
+        sent = client.send_many(flat, send_at=send_at) if flat else []
         parts: dict[int, list[CloudSendResult | CloudAPIError]] = {}
         for owner, result in zip(owners, sent, strict=True):
             parts.setdefault(owner, []).append(result)

@@ -624,19 +624,28 @@ class CloudAPIClient:
         raise error
 
     def send_many(
-        self, payloads: Sequence[Mapping[str, Any]], *, concurrency: int = 32
+        self,
+        payloads: Sequence[Mapping[str, Any]],
+        *,
+        concurrency: int = 32,
+        send_at: Sequence[float] | None = None,
     ) -> list[SendResult | CloudAPIError]:
         """Send many payloads concurrently; results (or errors) in the same order.
 
         For synchronous workers that drain a batch of the outbox: requests overlap on an
         aiohttp event loop running in a background thread, which moves several times more
         messages per second than sending them one by one. Never raises CloudAPIError itself;
-        each failure is returned in its slot, with its action and maybe_accepted."""
+        each failure is returned in its slot, with its action and maybe_accepted.
+
+        `send_at` gives each payload the time.monotonic() moment it may leave (the rate
+        limiter's schedule); none leaves earlier."""
         if not payloads:
             return []
+        if send_at is not None and len(send_at) != len(payloads):
+            raise ValueError("send_at needs one moment per payload")
         if self._batch is None:
             self._batch = _BatchLoop(self._async_settings, max_connections=concurrency)
-        return self._batch.send_all(payloads, concurrency)
+        return self._batch.send_all(payloads, concurrency, send_at)
 
     def upload_media(self, path: str | Path, mime_type: str | None = None) -> str:
         """Upload a file once; returns the media id to send by `id` (valid about 30 days)."""
@@ -764,21 +773,32 @@ class _BatchLoop:
         self._client = AsyncCloudAPIClient(**settings, max_connections=max_connections)
 
     def send_all(
-        self, payloads: Sequence[Mapping[str, Any]], concurrency: int
+        self,
+        payloads: Sequence[Mapping[str, Any]],
+        concurrency: int,
+        send_at: Sequence[float] | None = None,
     ) -> list[SendResult | CloudAPIError]:
         import asyncio
 
+        moments = send_at if send_at is not None else [0.0] * len(payloads)
+
         async def run() -> list[SendResult | CloudAPIError]:
             gate = asyncio.Semaphore(max(1, concurrency))
+            loop = asyncio.get_running_loop()  # its time() is time.monotonic()
 
-            async def one(payload: Mapping[str, Any]) -> SendResult | CloudAPIError:
+            async def one(payload: Mapping[str, Any], at: float) -> SendResult | CloudAPIError:
                 async with gate:
+                    delay = at - loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
                     try:
                         return await self._client.send(payload)
                     except CloudAPIError as error:
                         return error
 
-            return list(await asyncio.gather(*(one(p) for p in payloads)))
+            return list(
+                await asyncio.gather(*(one(p, at) for p, at in zip(payloads, moments, strict=True)))
+            )
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
 

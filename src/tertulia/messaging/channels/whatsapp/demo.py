@@ -82,6 +82,8 @@ def demo_whatsapp(
         enrollment_create,
         participant_get_or_create,
     )
+    from tertulia.core import clock
+    from tertulia.core.clock import SimulatedClock
     from tertulia.messaging.models import ChannelConfig, CheckInResponse, Message
     from tertulia.messaging.scheduler import outbox_enqueue_due
     from tertulia.messaging.sender import outbox_send_batch
@@ -130,8 +132,13 @@ def demo_whatsapp(
             send_at = (
                 dt.datetime.combine(start, cohort.send_time) + dt.timedelta(minutes=1)
             ).time()
+            # The process clock follows the days too, so that each man's pair limit (one
+            # message every 6 s) is paced in program time, as the days are.
+            days_clock = SimulatedClock(dt.datetime.combine(start, send_at, tzinfo=LIMA))
+            real_clock = clock.use(days_clock)
             for offset in range(days):
                 now = dt.datetime.combine(start + dt.timedelta(days=offset), send_at, tzinfo=LIMA)
+                days_clock.set(now)
                 outbox_enqueue_due(now=now)
                 sent = failed = 0
                 while True:
@@ -156,6 +163,7 @@ def demo_whatsapp(
                 if on_day:
                     on_day(day)
             _settle(fake, run_until_idle, webhook_events_process_pending)
+            clock.use(real_clock)
             report.accepted = len(fake.log)
             report.duplicates = len(fake.log.duplicate_references())
             report.webhook_posts = fake.webhook_stats.posts
