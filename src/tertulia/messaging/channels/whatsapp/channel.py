@@ -24,12 +24,13 @@ from django.utils import timezone
 
 from tertulia.messaging.channel import ChannelError, Outbound, SendResult
 from tertulia.messaging.models import ChannelConfig, MediaUpload, Message, WebhookEvent
-from tertulia.messaging.ratelimit import pace
+from tertulia.messaging.ratelimit import LATE_AFTER, PacedError, pace
 
 from .client import (
     CAPTIONED_KINDS,
     CloudAPIClient,
     CloudAPIError,
+    MissedSlot,
     PayloadError,
     buttons_payload,
     media_payload,
@@ -254,7 +255,7 @@ class WhatsAppChannel:
         for index, error in paced.items():
             results[index] = error
         flat, owners = [flat[j] for j in chosen], [owners[j] for j in chosen]
-        sent = client.send_many(flat, send_at=send_at) if flat else []
+        sent = client.send_many(flat, send_at=send_at, late_after=LATE_AFTER) if flat else []
         parts: dict[int, list[CloudSendResult | CloudAPIError]] = {}
         for owner, result in zip(owners, sent, strict=True):
             parts.setdefault(owner, []).append(result)
@@ -267,6 +268,8 @@ class WhatsAppChannel:
         outcomes: list[CloudSendResult | CloudAPIError], config: ChannelConfig
     ) -> SendResult | ChannelError:
         first = outcomes[0]
+        if isinstance(first, MissedSlot):
+            return PacedError(0.0)
         if isinstance(first, CloudAPIError):
             return error_for(first, config)
         failed = [o for o in outcomes[1:] if isinstance(o, CloudAPIError)]

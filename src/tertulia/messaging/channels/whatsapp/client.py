@@ -131,6 +131,19 @@ class CloudAPIError(Exception):
         return self.action is Action.RETRY
 
 
+class MissedSlot(CloudAPIError):
+    """Not sent: the batch woke too late for the moment the rate limiter gave this request.
+    Sending it anyway would bunch it with requests sent on time and break the limit."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            code=None,
+            title="Not sent: missed its moment in the rate limit",
+            http_status=None,
+            action=Action.RETRY,
+        )
+
+
 # -- payload builders (pure functions) ---------------------------------------------------------
 
 
@@ -629,6 +642,7 @@ class CloudAPIClient:
         *,
         concurrency: int = 32,
         send_at: Sequence[float] | None = None,
+        late_after: float = 0.05,
     ) -> list[SendResult | CloudAPIError]:
         """Send many payloads concurrently; results (or errors) in the same order.
 
@@ -638,14 +652,15 @@ class CloudAPIClient:
         each failure is returned in its slot, with its action and maybe_accepted.
 
         `send_at` gives each payload the time.monotonic() moment it may leave (the rate
-        limiter's schedule); none leaves earlier."""
+        limiter's schedule); none leaves earlier, and one that could only leave more than
+        `late_after` seconds after its moment is not sent (MissedSlot)."""
         if not payloads:
             return []
         if send_at is not None and len(send_at) != len(payloads):
             raise ValueError("send_at needs one moment per payload")
         if self._batch is None:
             self._batch = _BatchLoop(self._async_settings, max_connections=concurrency)
-        return self._batch.send_all(payloads, concurrency, send_at)
+        return self._batch.send_all(payloads, concurrency, send_at, late_after)
 
     def upload_media(self, path: str | Path, mime_type: str | None = None) -> str:
         """Upload a file once; returns the media id to send by `id` (valid about 30 days)."""
@@ -777,10 +792,12 @@ class _BatchLoop:
         payloads: Sequence[Mapping[str, Any]],
         concurrency: int,
         send_at: Sequence[float] | None = None,
+        late_after: float = 0.05,
     ) -> list[SendResult | CloudAPIError]:
         import asyncio
 
         moments = send_at if send_at is not None else [0.0] * len(payloads)
+        paced = send_at is not None
 
         async def run() -> list[SendResult | CloudAPIError]:
             gate = asyncio.Semaphore(max(1, concurrency))
@@ -791,6 +808,8 @@ class _BatchLoop:
                     delay = at - loop.time()
                     if delay > 0:
                         await asyncio.sleep(delay)
+                    if paced and loop.time() - at > late_after:
+                        return MissedSlot()
                     try:
                         return await self._client.send(payload)
                     except CloudAPIError as error:
