@@ -5,13 +5,13 @@ Meta caps a number's throughput (`ChannelConfig.messages_per_second`, 80 by defa
 it; it also caps how often one person can be messaged (the pair limit, about one message every
 6 seconds with short bursts allowed) and answers 131056 above that. Both are token buckets
 here, in the GCRA form (a "theoretical arrival time" per bucket), so that a whole batch is
-admitted in one atomic step:
+reserved in one atomic step:
 
-- the number's bucket gives each admitted message a moment to leave (`Admission.send_at`),
-  spaced so that no sliding second ever holds more than the configured rate, with headroom for
-  the time a request takes to reach Meta;
-- each recipient's bucket admits his messages now or says how long to wait: the sender puts
-  those back in the queue (`PacedError`), it does not hold a worker for seconds.
+- each recipient's bucket admits his messages of a batch now or says how long to wait: the
+  sender puts those back in the queue (`PacedError`), it does not hold a worker for seconds;
+- the number's bucket gives each request a moment to leave, reserved just in time by the
+  sending loop in small chunks (`reserve`), spaced so that no sliding second ever holds more
+  than the configured rate, with headroom for the time a request takes to reach Meta.
 
 With `REDIS_URL` set, the buckets live in Redis and one Lua script admits a batch atomically,
 so every worker process on every machine shares them; without it (the embedded default, one
@@ -28,7 +28,7 @@ import hmac
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -88,12 +88,10 @@ class Limits:
 
 @dataclass(frozen=True)
 class Admission:
-    """What one batch may do. `pair_waits[i]` is 0 when message i is admitted, otherwise the
-    seconds until its recipient's bucket allows it (it is not sent now). `send_at` holds, for
-    the admitted messages in order and per unit of weight, the monotonic time to send at."""
+    """What one batch may do: `pair_waits[i]` is 0 when message i is admitted, otherwise the
+    seconds until its recipient's bucket allows it (it is not sent now)."""
 
     pair_waits: list[float]
-    send_at: list[float]
 
 
 class Limiter(Protocol):
@@ -102,6 +100,10 @@ class Limiter(Protocol):
     ) -> Admission:
         """Admit a batch: `recipients` holds (recipient, weight) per message, weight being the
         requests it takes (a long text split in parts)."""
+        ...
+
+    def reserve(self, number: str, count: int, limits: Limits) -> list[float]:
+        """New moments for `count` requests of a batch that fell behind its own."""
         ...
 
     def consume(self, number: str, count: int, limits: Limits) -> None:
@@ -149,7 +151,6 @@ class LocalLimiter:
     ) -> Admission:
         pair_now = clock.now().timestamp()
         waits: list[float] = []
-        admitted = 0
         with self._lock:
             for recipient, weight in recipients:
                 key = (number, recipient_key(recipient))
@@ -161,16 +162,18 @@ class LocalLimiter:
                 if allowed <= pair_now:
                     self._pairs[key] = tat + weight * limits.pair_interval
                     waits.append(0.0)
-                    admitted += weight
                 else:
                     waits.append(allowed - pair_now)
-            now = time.monotonic()
-            tat0 = max(self._numbers.get(number, 0.0), now)
-            if admitted:
-                self._numbers[number] = tat0 + admitted * limits.interval
             if len(self._pairs) > 200_000:  # drop buckets that are full again
                 self._pairs = {k: v for k, v in self._pairs.items() if v > pair_now}
-        return Admission(waits, _schedule(now, tat0 - now, admitted, limits))
+        return Admission(waits)
+
+    def reserve(self, number: str, count: int, limits: Limits) -> list[float]:
+        with self._lock:
+            now = time.monotonic()
+            tat0 = max(self._numbers.get(number, 0.0), now)
+            self._numbers[number] = tat0 + count * limits.interval
+        return _schedule(now, tat0 - now, count, limits)
 
     def consume(self, number: str, count: int, limits: Limits) -> None:
         if count <= 0:
@@ -188,8 +191,9 @@ class LocalLimiter:
 
 
 # KEYS[1]: the number's bucket; KEYS[2..]: the distinct recipients' buckets.
-# ARGV: interval, tolerance, pair interval, pair tolerance, pair clock now, then per message
-# its recipient's KEYS index and its weight. Returns the number's theoretical arrival time
+# ARGV: interval, tolerance, pair interval, pair tolerance, pair clock now, requests to admit
+# without a recipient (a batch that fell behind), then per message its recipient's KEYS index
+# and its weight. Returns the number's theoretical arrival time
 # minus now (seconds), then each message's pair wait, all as strings (Lua numbers lose
 # precision as Redis integers).
 _ADMIT = """
@@ -198,6 +202,7 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2])
 local pinterval, ptolerance = tonumber(ARGV[3]), tonumber(ARGV[4])
 local pnow = tonumber(ARGV[5])
+local admitted = tonumber(ARGV[6])
 local stale = pnow + ptolerance + 100 * pinterval
 local tats = {}
 for i = 2, #KEYS do
@@ -206,8 +211,7 @@ for i = 2, #KEYS do
   tats[i] = v
 end
 local out = {}
-local admitted = 0
-local j = 6
+local j = 7
 while j < #ARGV do
   local i, weight = tonumber(ARGV[j]), tonumber(ARGV[j + 1])
   local tat = math.max(tats[i], pnow)
@@ -215,7 +219,6 @@ while j < #ARGV do
   if allowed <= pnow then
     tats[i] = tat + weight * pinterval
     out[#out + 1] = '0'
-    admitted = admitted + weight
   else
     out[#out + 1] = string.format('%.6f', allowed - pnow)
   end
@@ -274,6 +277,7 @@ class RedisLimiter:
             repr(limits.pair_interval),
             repr(limits.pair_tolerance),
             repr(clock.now().timestamp()),
+            0,
         ]
         for recipient, weight in recipients:
             hashed = recipient_key(recipient)
@@ -281,20 +285,25 @@ class RedisLimiter:
                 keys.append(f"{base}:to:{hashed}")
                 index[hashed] = len(keys)  # Lua's KEYS are 1-based
             args += [index[hashed], weight]
+        reply = self._call(keys, args)
+        return Admission([float(w) for w in reply[1:]])
+
+    def _call(self, keys: list[str], args: list[Any]) -> list[bytes]:
         import redis
 
-        before = time.monotonic()
         try:
-            reply = self._admit(keys=keys, args=args)
+            return list(self._admit(keys=keys, args=args))
         except redis.RedisError as exc:
             # Nothing was sent: the sender queues the batch again.
             raise ChannelError(f"rate limiter unavailable: {type(exc).__name__}") from exc
+
+    def reserve(self, number: str, count: int, limits: Limits) -> list[float]:
+        args: list[Any] = [repr(limits.interval), repr(limits.tolerance), 1, 0, 0, count]
+        before = time.monotonic()
+        reply = self._call([self._number_key(number)], args)
         # Redis read its clock somewhere during the call: the midpoint is the best guess.
         start = (before + time.monotonic()) / 2
-        first_delay = float(reply[0])
-        waits = [float(w) for w in reply[1:]]
-        admitted = sum(w for (_, w), wait in zip(recipients, waits, strict=True) if wait == 0)
-        return Admission(waits, _schedule(start, first_delay, admitted, limits))
+        return _schedule(start, float(reply[0]), count, limits)
 
     def consume(self, number: str, count: int, limits: Limits) -> None:
         if count > 0:
@@ -336,11 +345,11 @@ def limits_for(config: ChannelConfig) -> Limits:
 
 def pace(
     config: ChannelConfig, recipients: Sequence[str], owners: Sequence[int]
-) -> tuple[list[int], list[float], dict[int, PacedError]]:
-    """Admit a WhatsApp batch on `config`'s number. `recipients[i]` is message i's recipient,
-    `owners[j]` the message request j belongs to (a message may take several requests).
-    Returns the requests to send now (their indexes), the monotonic time to send each at, and
-    the messages paced for later."""
+) -> tuple[list[int], dict[int, PacedError]]:
+    """Admit a WhatsApp batch by each man's pair limit. `recipients[i]` is message i's
+    recipient, `owners[j]` the message request j belongs to (a message may take several
+    requests). Returns the requests to send now (their indexes) and the messages paced for
+    later; the requests' moments come from `reserve_for` as they go."""
     weights = [0] * len(recipients)
     for owner in owners:
         weights[owner] += 1
@@ -353,7 +362,13 @@ def pace(
     waits = zip(asked, admission.pair_waits, strict=True)
     paced = {i: PacedError(wait) for i, wait in waits if wait > 0}
     chosen = [j for j, owner in enumerate(owners) if owner not in paced]
-    return chosen, admission.send_at, paced
+    return chosen, paced
+
+
+def reserve_for(config: ChannelConfig) -> Callable[[int], list[float]]:
+    """Moments to send the next `count` requests at, from the number's bucket."""
+    number, limits = config.phone_number_id, limits_for(config)
+    return lambda count: limiter().reserve(number, count, limits)
 
 
 def inbound_count(channel: str, count: int) -> None:

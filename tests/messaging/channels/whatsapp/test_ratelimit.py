@@ -19,7 +19,6 @@ import pytest
 from tertulia.core import clock
 from tertulia.messaging.channels.whatsapp.client import (
     CloudAPIClient,
-    MissedSlot,
     SendResult,
     text_payload,
 )
@@ -60,6 +59,7 @@ def send_paced(
 ) -> None:
     """What a sender does: admit a batch, then send each message at its moment."""
     limits = Limits.for_rate(rate)
+    number = fake.phone_number_id
     with CloudAPIClient(
         phone_number_id=fake.phone_number_id, access_token=TOKEN, base_url=fake.base_url
     ) as client:
@@ -69,12 +69,10 @@ def send_paced(
             admission = limiter.admit(fake.phone_number_id, [(n, 1) for n in numbers], limits)
             assert admission.pair_waits == [0.0] * len(numbers)
             payloads = [text_payload(n, "Hola", reference=f"{tag}:{n}")[0] for n in numbers]
-            results = client.send_many(payloads, send_at=admission.send_at)
-            # A request that woke too late for its moment is admitted again.
-            waiting += [
-                n for n, r in zip(numbers, results, strict=True) if isinstance(r, MissedSlot)
-            ]
-            assert all(isinstance(r, (SendResult, MissedSlot)) for r in results)
+            results = client.send_many(
+                payloads, reserve=lambda count: limiter.reserve(number, count, limits)
+            )
+            assert all(isinstance(r, SendResult) for r in results)
 
 
 def assert_paced(fake: FakeWhatsApp, total: int, rate: float, elapsed: float) -> None:
@@ -98,14 +96,13 @@ def test_limits_leave_headroom_and_a_small_burst() -> None:
 def test_a_batch_is_spread_over_time_and_the_next_one_waits_for_it(settings: Any) -> None:
     limiter = LocalLimiter()
     limits = Limits.for_rate(100)  # one message every 1/80 s, a burst of 2
-    first = limiter.admit("n", [(f"+519{n}", 1) for n in range(81)], limits)
-    assert first.send_at[1] == first.send_at[0]
-    assert first.send_at[-1] - first.send_at[0] == pytest.approx(79 / 80, abs=0.01)
-    second = limiter.admit("n", [("+51999", 1)], limits)
-    assert second.send_at[0] - first.send_at[0] == pytest.approx(1.0, abs=0.02)
+    first = limiter.reserve("n", 81, limits)
+    assert first[1] == first[0]
+    assert first[-1] - first[0] == pytest.approx(79 / 80, abs=0.01)
+    second = limiter.reserve("n", 1, limits)
+    assert second[0] - first[0] == pytest.approx(1.0, abs=0.02)
     # Another number has its own bucket.
-    other = limiter.admit("m", [("+51999", 1)], limits)
-    assert other.send_at[0] <= time.monotonic() + 0.01
+    assert limiter.reserve("m", 1, limits)[0] <= time.monotonic() + 0.01
 
 
 def test_a_man_gets_a_burst_then_one_message_every_six_seconds(settings: Any) -> None:
@@ -115,7 +112,6 @@ def test_a_man_gets_a_burst_then_one_message_every_six_seconds(settings: Any) ->
     assert admission.pair_waits[:10] == [0.0] * 10
     assert admission.pair_waits[10] == pytest.approx(6.0, abs=0.05)
     assert admission.pair_waits[11] == pytest.approx(6.0, abs=0.05)  # not counted: not sent
-    assert len(admission.send_at) == 10
     # Another man is not held back by him.
     assert limiter.admit("n", [("+51987000002", 1)], limits).pair_waits == [0.0]
 
@@ -136,8 +132,7 @@ def test_inbound_messages_use_the_same_bucket(settings: Any) -> None:
     limiter = LocalLimiter()
     limits = Limits.for_rate(100)
     limiter.consume("n", 80, limits)
-    admission = limiter.admit("n", [("+51999", 1)], limits)
-    assert admission.send_at[0] - time.monotonic() == pytest.approx(1.0, abs=0.05)
+    assert limiter.reserve("n", 1, limits)[0] - time.monotonic() == pytest.approx(1.0, abs=0.05)
 
 
 def test_threads_sharing_a_process_never_exceed_the_rate(

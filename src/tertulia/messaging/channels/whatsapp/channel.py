@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from tertulia.messaging.channel import ChannelError, Outbound, SendResult
 from tertulia.messaging.models import ChannelConfig, MediaUpload, Message, WebhookEvent
-from tertulia.messaging.ratelimit import LATE_AFTER, PacedError, pace
+from tertulia.messaging.ratelimit import LATE_AFTER, PacedError, pace, reserve_for
 
 from .client import (
     CAPTIONED_KINDS,
@@ -251,11 +251,15 @@ class WhatsAppChannel:
 
         # The number's throughput and each man's pair limit (ratelimit.py): some messages
         # wait for a later batch, the rest leave at their moment.
-        chosen, send_at, paced = pace(config, [o.to for o in outbounds], owners)
+        chosen, paced = pace(config, [o.to for o in outbounds], owners)
         for index, error in paced.items():
             results[index] = error
         flat, owners = [flat[j] for j in chosen], [owners[j] for j in chosen]
-        sent = client.send_many(flat, send_at=send_at, late_after=LATE_AFTER) if flat else []
+        sent = (
+            client.send_many(flat, reserve=reserve_for(config), late_after=LATE_AFTER)
+            if flat
+            else []
+        )
         parts: dict[int, list[CloudSendResult | CloudAPIError]] = {}
         for owner, result in zip(owners, sent, strict=True):
             parts.setdefault(owner, []).append(result)

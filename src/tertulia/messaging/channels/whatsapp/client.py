@@ -21,7 +21,7 @@ import json
 import logging
 import mimetypes
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -641,7 +641,7 @@ class CloudAPIClient:
         payloads: Sequence[Mapping[str, Any]],
         *,
         concurrency: int = 32,
-        send_at: Sequence[float] | None = None,
+        reserve: Callable[[int], Sequence[float]] | None = None,
         late_after: float = 0.05,
     ) -> list[SendResult | CloudAPIError]:
         """Send many payloads concurrently; results (or errors) in the same order.
@@ -651,16 +651,15 @@ class CloudAPIClient:
         messages per second than sending them one by one. Never raises CloudAPIError itself;
         each failure is returned in its slot, with its action and maybe_accepted.
 
-        `send_at` gives each payload the time.monotonic() moment it may leave (the rate
-        limiter's schedule); none leaves earlier, and one that could only leave more than
-        `late_after` seconds after its moment is not sent (MissedSlot)."""
+        With a rate limiter, `reserve(count)` gives the time.monotonic() moments the next
+        `count` requests may leave at; it is asked just in time, a few requests at a time, and
+        none leaves earlier. A request that finds itself more than `late_after` seconds past
+        its moment (a busy machine) asks for a new one rather than catch up in a burst."""
         if not payloads:
             return []
-        if send_at is not None and len(send_at) != len(payloads):
-            raise ValueError("send_at needs one moment per payload")
         if self._batch is None:
             self._batch = _BatchLoop(self._async_settings, max_connections=concurrency)
-        return self._batch.send_all(payloads, concurrency, send_at, late_after)
+        return self._batch.send_all(payloads, concurrency, reserve, late_after)
 
     def upload_media(self, path: str | Path, mime_type: str | None = None) -> str:
         """Upload a file once; returns the media id to send by `id` (valid about 30 days)."""
@@ -791,33 +790,55 @@ class _BatchLoop:
         self,
         payloads: Sequence[Mapping[str, Any]],
         concurrency: int,
-        send_at: Sequence[float] | None = None,
+        reserve: Callable[[int], Sequence[float]] | None = None,
         late_after: float = 0.05,
     ) -> list[SendResult | CloudAPIError]:
         import asyncio
 
-        moments = send_at if send_at is not None else [0.0] * len(payloads)
-        paced = send_at is not None
-
         async def run() -> list[SendResult | CloudAPIError]:
-            gate = asyncio.Semaphore(max(1, concurrency))
             loop = asyncio.get_running_loop()  # its time() is time.monotonic()
+            gate = asyncio.Semaphore(max(1, concurrency))
+            results: list[SendResult | CloudAPIError] = [MissedSlot()] * len(payloads)
+            moments: list[float] = []  # of requests index, index + 1, ...
+            chunk = max(1, min(concurrency, 64))
+            sending: list[asyncio.Task[None]] = []
 
-            async def one(payload: Mapping[str, Any], at: float) -> SendResult | CloudAPIError:
-                async with gate:
-                    delay = at - loop.time()
+            async def one(index: int) -> None:
+                try:
+                    results[index] = await self._client.send(payloads[index])
+                except CloudAPIError as error:
+                    results[index] = error
+                finally:
+                    gate.release()
+
+            index = 0
+            while index < len(payloads):
+                await gate.acquire()
+                if reserve is not None:
+                    if not moments:
+                        count = min(chunk, len(payloads) - index)
+                        try:
+                            moments = list(await loop.run_in_executor(None, reserve, count))
+                        except Exception:
+                            # No moment, no send: the rest stays MissedSlot (sent again
+                            # later); what already left keeps its result.
+                            logger.exception("rate limiter failed mid-batch")
+                            gate.release()
+                            break
+                    delay = moments[0] - loop.time()
                     if delay > 0:
+                        gate.release()
                         await asyncio.sleep(delay)
-                    if paced and loop.time() - at > late_after:
-                        return MissedSlot()
-                    try:
-                        return await self._client.send(payload)
-                    except CloudAPIError as error:
-                        return error
-
-            return list(
-                await asyncio.gather(*(one(p, at) for p, at in zip(payloads, moments, strict=True)))
-            )
+                        continue  # check again: a sleep on a busy machine may overshoot
+                    if -delay > late_after:
+                        gate.release()
+                        moments = []  # too late for these moments: reserve new ones
+                        continue
+                    moments.pop(0)
+                sending.append(loop.create_task(one(index)))
+                index += 1
+            await asyncio.gather(*sending)
+            return results
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
 
