@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -241,7 +242,7 @@ def _provider_ids_set(messages: list[Message], sent_at: dt.datetime) -> None:
     for start in range(0, len(messages), 1000):
         chunk = messages[start : start + 1000]
         values = ", ".join(["(%s, %s)"] * len(chunk))
-        params: list[object] = [connection.ops.adapt_datetimefield_value(sent_at)]
+        params: list[Any] = [connection.ops.adapt_datetimefield_value(sent_at)]
         for message in chunk:
             params += [message.pk, message.provider_id]
         with connection.cursor() as cursor:
