@@ -37,6 +37,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/demo.py
 	$(BIN)/python bench/trial.py
 	$(BIN)/python bench/safety.py
+	# The WhatsApp benchmarks need PostgreSQL and Redis (REDIS_URL, default db 0).
+	$(BIN)/python bench/outbound.py --redis-url $${REDIS_URL:-redis://127.0.0.1:6379/0}
+	$(BIN)/python bench/inbound.py --redis-url $${REDIS_URL:-redis://127.0.0.1:6379/0}
 
 # Renders the curriculum's audio steps with espeak-ng (Debian) into OGG/Opus.
 audio: $(STAMP)

@@ -24,6 +24,15 @@ URL = "/webhooks/whatsapp/test/"
 CHANNEL = "whatsapp:test"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(settings: Any) -> Iterator[None]:
+    """Each test starts with full buckets: the same numbers recur from test to test."""
+    from tertulia.messaging import ratelimit
+
+    ratelimit.limiter().reset()
+    yield
+
+
 @pytest.fixture
 def make_fake(receiver: Receiver) -> Iterator[Any]:
     """Start fakes posting their webhooks to `receiver`; all stop at the end of the test."""

@@ -25,12 +25,14 @@ from django.utils import timezone
 from tertulia.core import clock
 from tertulia.messaging.channel import ChannelError, Outbound, SendResult
 from tertulia.messaging.models import ChannelConfig, MediaUpload, Message, WebhookEvent
+from tertulia.messaging.ratelimit import LATE_AFTER, PacedError, pace, reserve_for
 
 from . import reengagement
 from .client import (
     CAPTIONED_KINDS,
     CloudAPIClient,
     CloudAPIError,
+    MissedSlot,
     PayloadError,
     buttons_payload,
     media_payload,
@@ -263,7 +265,17 @@ class WhatsAppChannel:
             flat.extend(payloads)
             owners.extend([index] * len(payloads))
 
-        sent = client.send_many(flat) if flat else []
+        # The number's throughput and each man's pair limit (ratelimit.py): some messages
+        # wait for a later batch, the rest leave at their moment.
+        chosen, paced = pace(config, [o.to for o in outbounds], owners)
+        for index, error in paced.items():
+            results[index] = error
+        flat, owners = [flat[j] for j in chosen], [owners[j] for j in chosen]
+        sent = (
+            client.send_many(flat, reserve=reserve_for(config), late_after=LATE_AFTER)
+            if flat
+            else []
+        )
         parts: dict[int, list[CloudSendResult | CloudAPIError]] = {}
         for owner, result in zip(owners, sent, strict=True):
             parts.setdefault(owner, []).append(result)
@@ -287,6 +299,8 @@ class WhatsAppChannel:
         outcomes: list[CloudSendResult | CloudAPIError], config: ChannelConfig
     ) -> SendResult | ChannelError:
         first = outcomes[0]
+        if isinstance(first, MissedSlot):
+            return PacedError(0.0)
         if isinstance(first, CloudAPIError):
             return error_for(first, config)
         failed = [o for o in outcomes[1:] if isinstance(o, CloudAPIError)]

@@ -21,7 +21,7 @@ import json
 import logging
 import mimetypes
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +129,19 @@ class CloudAPIError(Exception):
     @property
     def retryable(self) -> bool:
         return self.action is Action.RETRY
+
+
+class MissedSlot(CloudAPIError):
+    """Not sent: the batch woke too late for the moment the rate limiter gave this request.
+    Sending it anyway would bunch it with requests sent on time and break the limit."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            code=None,
+            title="Not sent: missed its moment in the rate limit",
+            http_status=None,
+            action=Action.RETRY,
+        )
 
 
 # -- payload builders (pure functions) ---------------------------------------------------------
@@ -624,19 +637,29 @@ class CloudAPIClient:
         raise error
 
     def send_many(
-        self, payloads: Sequence[Mapping[str, Any]], *, concurrency: int = 32
+        self,
+        payloads: Sequence[Mapping[str, Any]],
+        *,
+        concurrency: int = 32,
+        reserve: Callable[[int], Sequence[float]] | None = None,
+        late_after: float = 0.05,
     ) -> list[SendResult | CloudAPIError]:
         """Send many payloads concurrently; results (or errors) in the same order.
 
         For synchronous workers that drain a batch of the outbox: requests overlap on an
         aiohttp event loop running in a background thread, which moves several times more
         messages per second than sending them one by one. Never raises CloudAPIError itself;
-        each failure is returned in its slot, with its action and maybe_accepted."""
+        each failure is returned in its slot, with its action and maybe_accepted.
+
+        With a rate limiter, `reserve(count)` gives the time.monotonic() moments the next
+        `count` requests may leave at; it is asked just in time, a few requests at a time, and
+        none leaves earlier. A request that finds itself more than `late_after` seconds past
+        its moment (a busy machine) asks for a new one rather than catch up in a burst."""
         if not payloads:
             return []
         if self._batch is None:
             self._batch = _BatchLoop(self._async_settings, max_connections=concurrency)
-        return self._batch.send_all(payloads, concurrency)
+        return self._batch.send_all(payloads, concurrency, reserve, late_after)
 
     def upload_media(self, path: str | Path, mime_type: str | None = None) -> str:
         """Upload a file once; returns the media id to send by `id` (valid about 30 days)."""
@@ -764,21 +787,58 @@ class _BatchLoop:
         self._client = AsyncCloudAPIClient(**settings, max_connections=max_connections)
 
     def send_all(
-        self, payloads: Sequence[Mapping[str, Any]], concurrency: int
+        self,
+        payloads: Sequence[Mapping[str, Any]],
+        concurrency: int,
+        reserve: Callable[[int], Sequence[float]] | None = None,
+        late_after: float = 0.05,
     ) -> list[SendResult | CloudAPIError]:
         import asyncio
 
         async def run() -> list[SendResult | CloudAPIError]:
+            loop = asyncio.get_running_loop()  # its time() is time.monotonic()
             gate = asyncio.Semaphore(max(1, concurrency))
+            results: list[SendResult | CloudAPIError] = [MissedSlot()] * len(payloads)
+            moments: list[float] = []  # of requests index, index + 1, ...
+            chunk = max(1, min(concurrency, 64))
+            sending: list[asyncio.Task[None]] = []
 
-            async def one(payload: Mapping[str, Any]) -> SendResult | CloudAPIError:
-                async with gate:
-                    try:
-                        return await self._client.send(payload)
-                    except CloudAPIError as error:
-                        return error
+            async def one(index: int) -> None:
+                try:
+                    results[index] = await self._client.send(payloads[index])
+                except CloudAPIError as error:
+                    results[index] = error
+                finally:
+                    gate.release()
 
-            return list(await asyncio.gather(*(one(p) for p in payloads)))
+            index = 0
+            while index < len(payloads):
+                await gate.acquire()
+                if reserve is not None:
+                    if not moments:
+                        count = min(chunk, len(payloads) - index)
+                        try:
+                            moments = list(await loop.run_in_executor(None, reserve, count))
+                        except Exception:
+                            # No moment, no send: the rest stays MissedSlot (sent again
+                            # later); what already left keeps its result.
+                            logger.exception("rate limiter failed mid-batch")
+                            gate.release()
+                            break
+                    delay = moments[0] - loop.time()
+                    if delay > 0:
+                        gate.release()
+                        await asyncio.sleep(delay)
+                        continue  # check again: a sleep on a busy machine may overshoot
+                    if -delay > late_after:
+                        gate.release()
+                        moments = []  # too late for these moments: reserve new ones
+                        continue
+                    moments.pop(0)
+                sending.append(loop.create_task(one(index)))
+                index += 1
+            await asyncio.gather(*sending)
+            return results
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
 

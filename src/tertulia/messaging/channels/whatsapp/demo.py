@@ -233,6 +233,8 @@ def _demo(
             ).time()
             for offset in range(days):
                 now = dt.datetime.combine(start + dt.timedelta(days=offset), send_at, tzinfo=LIMA)
+                # The process clock follows the days, so each man's pair limit (one message
+                # every 6 s) is paced in program time, as the days are.
                 simulated.set(now)
                 outbox_enqueue_due(now=now)
                 templates_before = _templates_sent(fake)

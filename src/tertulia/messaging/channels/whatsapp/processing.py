@@ -15,6 +15,7 @@ from django.db.models import Q
 
 from tertulia.core import clock
 from tertulia.messaging.models import ChannelConfig, Message, WebhookEvent
+from tertulia.messaging.ratelimit import inbound_count
 from tertulia.messaging.services import Inbound, message_record_inbound, message_status_update
 
 from .errors import Action, action_for
@@ -126,8 +127,10 @@ def webhook_event_process(event_id: int) -> dict[str, int]:
     parsed = parse_envelope(event.body.encode("utf-8"))
     to_route: list[int] = []
     writers: set[int] = set()
+    received = 0
     for inbound in parsed.inbound:
-        message, _created = message_record_inbound(inbound_from_event(inbound, event.channel, now))
+        message, created = message_record_inbound(inbound_from_event(inbound, event.channel, now))
+        received += created
         if message.participant_id:
             writers.add(message.participant_id)
         # Routing is idempotent: a message stored by an earlier delivery that crashed before
@@ -142,6 +145,8 @@ def webhook_event_process(event_id: int) -> dict[str, int]:
     for inbound in parsed.inbound:
         problems += [f"message type {inbound.type}: error {e.code}" for e in inbound.errors]
     WebhookEvent.objects.filter(pk=event.pk).update(processed_at=now, problems=problems[:50])
+    # Meta counts what a number receives against its throughput: so do the senders.
+    inbound_count(event.channel, received)
     for message_id in to_route:
         transaction.on_commit(
             lambda m=message_id: route_inbound_task.enqueue(m, now.isoformat())  # type: ignore[misc]
