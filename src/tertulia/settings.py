@@ -41,6 +41,9 @@ INSTALLED_APPS = [
     "tertulia.dashboard",
     # Safety before community: its triage must run (and hold a message) before any relay.
     "tertulia.safety",
+    # After safety (a held message is left to a person), before community (a man not yet in
+    # a cohort is in his screening conversation, never relayed).
+    "tertulia.recruitment",
     "tertulia.community",
 ]
 
@@ -122,6 +125,9 @@ LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"
 
 TERTULIA_REPORTS_DIR = VAR_DIR / "reports"
+# The program a new number is screened for when his first message names no ad (blank: only
+# men who come from an ad variant are screened; the others wait for a person).
+TERTULIA_RECRUITMENT_PROGRAM = os.environ.get("TERTULIA_RECRUITMENT_PROGRAM", "")
 TERTULIA_CONTENT_DIR = Path(os.environ.get("TERTULIA_CONTENT_DIR", Path.cwd() / "content"))
 
 LOGGING = {
