@@ -39,11 +39,12 @@ INSTALLED_APPS = [
     "tertulia.messaging",
     "tertulia.simulation",
     "tertulia.dashboard",
+    # Recruitment before safety: it leaves a risky message to triage (which holds it), and it
+    # must take a partner's name and number out of his message before triage would quote them
+    # in an alert. It never relays anything.
+    "tertulia.recruitment",
     # Safety before community: its triage must run (and hold a message) before any relay.
     "tertulia.safety",
-    # After safety (a held message is left to a person), before community (a man not yet in
-    # a cohort is in his screening conversation, never relayed).
-    "tertulia.recruitment",
     "tertulia.community",
 ]
 

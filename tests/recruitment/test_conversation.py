@@ -257,3 +257,38 @@ def test_help_during_screening_is_answered_and_the_question_still_stands(
     assert "Línea 100" in man.replies()[-1]
     man.write("34")
     assert man.screening.step == "relationship"
+
+
+def test_a_disclosure_during_screening_is_held_for_a_person_not_taken_as_an_answer(
+    campaign, man: Man
+) -> None:
+    from tertulia.safety.models import Alert
+
+    man.write("Hola (HEP-AAAA)")
+    count = len(man.replies())
+    message = man.write("ayer le pegué a mi esposa")
+    assert message.route == Message.Route.FACILITATOR
+    alert = Alert.objects.get(message=message)
+    assert (alert.category, alert.participant_id) == (
+        "violence_disclosure",
+        man.screening.participant_id,
+    )
+    new = man.replies()[count:]
+    assert len(new) == 1 and "Línea 100" in new[0], "only triage's caring reply, no re-ask"
+    screening = man.screening
+    assert (screening.step, screening.invalid_count) == ("age", 0)
+
+
+def test_a_threat_at_the_partner_step_is_held_and_never_stored_as_her_name(
+    campaign, man: Man
+) -> None:
+    from tertulia.recruitment.models import PartnerContact
+    from tertulia.safety.models import Alert
+
+    through_screening(man)
+    accept_consent(man)
+    man.write(button=("rc:partner:yes", "Sí, doy permiso"))
+    message = man.write("la voy a matar")
+    assert Alert.objects.filter(message=message, category="threat_to_partner").exists()
+    assert not PartnerContact.objects.exists()
+    assert Message.objects.get(pk=message.pk).body == "la voy a matar"

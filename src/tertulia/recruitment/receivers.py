@@ -1,6 +1,7 @@
 """Recruitment listens to messaging: it may give a new number that answers an ad a Participant,
-and it runs the screening conversation of every man who is not in a cohort. Connected after
-safety triage (INSTALLED_APPS order), so a message triage holds is left to a person."""
+and it runs the screening conversation of every man who is not in a cohort. Connected before
+safety triage (INSTALLED_APPS order): a message the classifier flags is left for triage to hold
+and a person to answer, and a partner's contact is out of his message before triage reads it."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from typing import Any
 import phonenumbers
 from django.conf import settings
 from django.db import transaction
+from django.utils.text import slugify
 
 from tertulia.cohorts.models import Participant
 from tertulia.cohorts.services import InvalidPhoneNumber, participant_get_or_create
@@ -30,6 +31,7 @@ from tertulia.messaging.services import Inbound, service_message_queue
 from tertulia.programs.models import Program
 from tertulia.recruitment import answers, flow
 from tertulia.recruitment.config import Question, RecruitmentConfig, recruitment_config
+from tertulia.recruitment.links import qr_png, qr_svg, utm_link, whatsapp_link
 from tertulia.recruitment.models import (
     AdVariant,
     Campaign,
@@ -40,7 +42,8 @@ from tertulia.recruitment.models import (
     ScreeningAnswer,
 )
 from tertulia.recruitment.signals import baseline_completed
-from tertulia.safety.models import Alert, Referral
+from tertulia.safety.classifier import get_classifier
+from tertulia.safety.models import Category, Referral
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +141,32 @@ def variant_prefilled_text(variant: AdVariant) -> str:
     return f"Hola, quiero saber más de {variant.campaign.program.name} ({variant.code})"
 
 
+@dataclass(frozen=True)
+class VariantLinks:
+    whatsapp: str
+    landing: str  # blank when the campaign has no landing page
+    qr_png: bytes
+    qr_svg: str
+
+
+def variant_links(variant: AdVariant) -> VariantLinks:
+    """The variant's click-to-WhatsApp link (its QR codes encode it) and UTM landing link."""
+    campaign = variant.campaign
+    whatsapp = whatsapp_link(campaign.whatsapp_number, variant_prefilled_text(variant))
+    landing = (
+        utm_link(
+            campaign.landing_url,
+            source=campaign.channel,
+            medium="paid_social",
+            campaign=slugify(campaign.name),
+            content=variant.code,
+        )
+        if campaign.landing_url
+        else ""
+    )
+    return VariantLinks(whatsapp, landing, qr_png(whatsapp), qr_svg(whatsapp))
+
+
 # --- attribution ---------------------------------------------------------------------------
 
 
@@ -209,8 +238,6 @@ def recruitment_inbound(message: Message, now: dt.datetime) -> None:
         return
     if message.route != Message.Route.FACILITATOR:
         return  # another keyword, answered by the router
-    if Alert.objects.filter(message=message).exists():
-        return  # held by safety triage: a person reads it and answers him
     attribution = attribution_for(message.body, message.payload)
     from_program = attribution.variant.campaign.program if attribution.variant else None
     if message.enrollment is not None:
@@ -219,6 +246,8 @@ def recruitment_inbound(message: Message, now: dt.datetime) -> None:
             _refuse(message, "already_enrolled", now, from_program, cohort_program)
         return
     screening = Screening.objects.select_for_update().filter(participant=participant).first()
+    if _for_triage(message, screening.step if screening else ""):
+        return  # safety triage, next, holds it; a person answers him
     if screening is None:
         screening_start(message=message, attribution=attribution, now=now)
         return
@@ -228,6 +257,17 @@ def recruitment_inbound(message: Message, now: dt.datetime) -> None:
         ready = screening.state in (Screening.State.READY, Screening.State.RANDOMIZED)
         key = "already_enrolled" if ready else "already_screened"
         _refuse(message, key, now, screening.program, from_program)
+
+
+def _for_triage(message: Message, step: str) -> bool:
+    """Whether safety triage will flag this message: then it is not an answer. Her number at
+    the partner step looks like doxxing to the classifier, and is expected there."""
+    name = getattr(settings, "TERTULIA_SAFETY_CLASSIFIER", "lexicon")
+    triage = get_classifier(name).classify(message.body or "")
+    if not triage.flagged:
+        return False
+    expected = step in (flow.PARTNER_NAME, flow.PARTNER_PHONE) and triage.error is None
+    return not (expected and set(triage.categories) <= {Category.HARASSMENT})
 
 
 def _refuse(message: Message, key: str, now: dt.datetime, *programs: Program | None) -> None:
