@@ -14,6 +14,16 @@ from tertulia.messaging.models import Message, Outbox
 from tertulia.messaging.router import message_route
 from tertulia.messaging.services import Inbound, message_record_inbound
 
+# The fake WhatsApp Cloud API and the webhook replayer, for test_whatsapp.py.
+from tests.messaging.channels.conftest import receiver  # noqa: F401
+from tests.messaging.channels.whatsapp.conftest import (  # noqa: F401
+    fake,
+    make_config,
+    make_fake,
+    replay,
+    wa_config,
+)
+
 CONTENT = Path(__file__).resolve().parents[2] / "content"
 PHONE = "+51987000111"
 START = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
