@@ -292,3 +292,24 @@ def test_a_threat_at_the_partner_step_is_held_and_never_stored_as_her_name(
     assert Alert.objects.filter(message=message, category="threat_to_partner").exists()
     assert not PartnerContact.objects.exists()
     assert Message.objects.get(pk=message.pk).body == "la voy a matar"
+
+
+def test_two_first_messages_that_race_start_one_screening(campaign, man: Man) -> None:
+    from tertulia.messaging.services import Inbound, message_record_inbound
+    from tertulia.recruitment.services import attribution_for, screening_start
+
+    man.write("Hola (HEP-AAAA)")
+    # The second first message was stored before the first one's screening existed.
+    late, _ = message_record_inbound(
+        Inbound(
+            channel="simulated",
+            address=man.phone,
+            provider_id="late-1",
+            received_at=man.at,
+            text="Hola (HEP-AAAA), tengo 34",
+        )
+    )
+    screening_start(message=late, attribution=attribution_for(late.body, {}), now=man.at)
+    assert Screening.objects.count() == 1
+    assert ScreeningAnswer.objects.get().value == "34"
+    assert late.route == Message.Route.RECRUITMENT

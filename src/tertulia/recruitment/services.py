@@ -20,7 +20,7 @@ from typing import Any
 
 import phonenumbers
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from tertulia.cohorts.models import Participant
@@ -290,11 +290,32 @@ def screening_start(*, message: Message, attribution: Attribution, now: dt.datet
     config = recruitment_config(program.slug, participant.language) if program else None
     if program is None or config is None:
         return
+    try:
+        with transaction.atomic():
+            screening = _screening_create(participant, program, config, attribution, message, now)
+    except IntegrityError:
+        # Two first messages raced: the other one started his screening; this is an answer.
+        screening = Screening.objects.select_for_update().get(participant=participant)
+        screening_answer(screening, message, now)
+        return
+    message.route = Message.Route.RECRUITMENT
+    _send(participant, screening.channel, config.texts["welcome"], now)
+    _ask(screening, config, now)
+
+
+def _screening_create(
+    participant: Participant,
+    program: Program,
+    config: RecruitmentConfig,
+    attribution: Attribution,
+    message: Message,
+    now: dt.datetime,
+) -> Screening:
     referral = attribution.referral
-    screening = Screening.objects.create(
+    return Screening.objects.create(
         participant=participant,
         program=program,
-        variant=variant,
+        variant=attribution.variant,
         attributed_by=attribution.by,
         channel=message.channel,
         locale=participant.language,
@@ -307,9 +328,6 @@ def screening_start(*, message: Message, attribution: Attribution, now: dt.datet
         first_message=message,
         started_at=now,
     )
-    message.route = Message.Route.RECRUITMENT
-    _send(participant, screening.channel, config.texts["welcome"], now)
-    _ask(screening, config, now)
 
 
 def _config(screening: Screening) -> RecruitmentConfig:
