@@ -46,7 +46,7 @@ def test_an_eligible_man_goes_from_the_ad_code_to_ready_for_randomization(
         Screening.State.SCREENING,
     )
     assert "Hablemos Entre Patas" in man.replies()[0]
-    assert man.replies()[1].startswith("Para empezar: ¿cuántos años tienes?")
+    assert man.replies()[1].startswith("¿Cuántos años tienes?")
 
     for answer in SCREENING_OK:
         assert man.write(answer).route == Message.Route.RECRUITMENT
@@ -115,7 +115,7 @@ def test_an_unreadable_age_is_asked_twice_more_then_a_person_takes_over(
     first = man.write("treinta y pico")
     assert first.route == Message.Route.RECRUITMENT
     assert man.replies()[-2] == "Escribe solo tu edad en números, por ejemplo: 34 🙏"
-    assert man.replies()[-1].startswith("Para empezar: ¿cuántos años tienes?")
+    assert man.replies()[-1].startswith("¿Cuántos años tienes?")
     man.write("no sé")
     before = len(man.replies())
     third = man.write("mmm")
@@ -146,6 +146,7 @@ def test_a_minor_is_thanked_told_of_help_and_asked_nothing_more(campaign, man: M
     goodbye = man.replies()[-1]
     assert goodbye.startswith("Gracias por tu tiempo")
     assert "*Línea 100*" in goodbye and "113" in goodbye
+    assert goodbye.index("*Línea 100*") < goodbye.index("113")
     count = len(man.replies())
     reply = man.write("20")
     assert reply.route == Message.Route.FACILITATOR

@@ -45,7 +45,7 @@ def test_a_first_message_with_the_variant_code_is_attributed_and_answered(
     assert screening.referral_source_id == ""
     sent = texts_to(fake, "51987000301")
     assert sent[0]["text"]["body"].startswith("¡Hola, pata! 👋")
-    assert sent[1]["text"]["body"].startswith("Para empezar: ¿cuántos años tienes?")
+    assert sent[1]["text"]["body"].startswith("¿Cuántos años tienes?")
 
 
 def test_a_click_to_whatsapp_referral_attributes_the_ad_and_is_stored(

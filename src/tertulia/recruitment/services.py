@@ -510,10 +510,10 @@ def _ineligible(
     screening.screened_at = now
     screening.step = flow.DONE
     screening.save()
-    lines = [
-        f"• {r.text_for(screening.locale)}"
-        for r in Referral.objects.filter(country=config.country, active=True)
-    ]
+    referrals = Referral.objects.filter(country=config.country, active=True)
+    # The violence hotline first: it also helps a man who wants to stop using violence.
+    ordered = sorted(referrals, key=lambda r: r.kind != Referral.Kind.HOTLINE)
+    lines = [f"• {r.text_for(screening.locale)}" for r in ordered]
     text = "\n\n".join(
         [config.texts["ineligible"], "\n".join(lines), config.texts["ineligible_closing"]]
     )
