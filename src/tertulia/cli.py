@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "manage": "tertulia.core.cli:manage",
     "trial": "tertulia.trials.cli:trial",
     "safety": "tertulia.safety.cli:safety",
+    "recruit": "tertulia.recruitment.cli:recruit",
     "fake-whatsapp": "tertulia.messaging.channels.whatsapp.cli:fake_whatsapp",
     "channel": "tertulia.messaging.channels.whatsapp.cli:channel",
     "community": "tertulia.community.cli:community",

@@ -39,6 +39,10 @@ INSTALLED_APPS = [
     "tertulia.messaging",
     "tertulia.simulation",
     "tertulia.dashboard",
+    # Recruitment before safety: it leaves a risky message to triage (which holds it), and it
+    # must take a partner's name and number out of his message before triage would quote them
+    # in an alert. It never relays anything.
+    "tertulia.recruitment",
     # Safety before community: its triage must run (and hold a message) before any relay.
     "tertulia.safety",
     "tertulia.community",
@@ -133,6 +137,9 @@ LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"
 
 TERTULIA_REPORTS_DIR = VAR_DIR / "reports"
+# The program a new number is screened for when his first message names no ad (blank: only
+# men who come from an ad variant are screened; the others wait for a person).
+TERTULIA_RECRUITMENT_PROGRAM = os.environ.get("TERTULIA_RECRUITMENT_PROGRAM", "")
 TERTULIA_CONTENT_DIR = Path(os.environ.get("TERTULIA_CONTENT_DIR", Path.cwd() / "content"))
 
 LOGGING = {

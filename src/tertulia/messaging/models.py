@@ -55,6 +55,9 @@ class Outbox(models.Model):
     # The template that stands in for a service message when his 24-hour window is closed
     # (a name in the channel's template registry); blank: free-form only.
     template = models.CharField(max_length=60, blank=True, db_default="")
+    # Reply buttons of a service message ([{"id": ..., "title": ...}], at most three); null
+    # for program steps, whose buttons come from the step, so set-based inserts need not name it.
+    buttons = models.JSONField(null=True, blank=True)
     channel = models.CharField(max_length=60)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     due_at = models.DateTimeField()
@@ -101,6 +104,7 @@ class Message(models.Model):
         KEYWORD = "keyword", _("keyword")
         CHECKIN = "checkin", _("check-in answer")
         FACILITATOR = "facilitator", _("waiting for a facilitator")
+        RECRUITMENT = "recruitment", _("recruitment conversation")  # screening, consent, baseline
 
     direction = models.CharField(max_length=3, choices=Direction.choices)
     participant = models.ForeignKey(

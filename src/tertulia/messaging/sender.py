@@ -20,6 +20,7 @@ from django.db.models import F
 
 from tertulia.cohorts.models import Enrollment
 from tertulia.messaging.channel import ChannelError, Outbound, SendResult, get_channel
+from tertulia.messaging.guards import blocked_hashes
 from tertulia.messaging.models import Message, Outbox
 from tertulia.programs.models import Step
 from tertulia.programs.services import media_store_path
@@ -46,6 +47,16 @@ def outbound_for(row: Outbox, message: Message) -> Outbound:
     """What the channel is asked to send for one Outbox row."""
     participant = row.participant
     step = row.step
+    if step is None and row.buttons:
+        return Outbound(
+            message_id=message.pk,
+            to=participant.phone,
+            kind="buttons",
+            text=row.body,
+            buttons=list(row.buttons),
+            language=participant.language,
+            template=row.template,
+        )
     if step is None:
         return Outbound(
             message_id=message.pk,
@@ -129,6 +140,16 @@ def outbox_send_batch(*, now: dt.datetime, limit: int = 500) -> SendReport:
         Outbox.objects.filter(id__in=[r.id for r in stopped]).update(status=Outbox.Status.CANCELLED)
         report.cancelled = len(stopped)
     rows = [r for r in rows if r not in stopped]
+
+    # A partner contact's number is never messaged, whatever queued it (see messaging.guards).
+    blocked = blocked_hashes({r.participant.phone_hash for r in rows})
+    if blocked:
+        refused = [r for r in rows if r.participant.phone_hash in blocked]
+        Outbox.objects.filter(id__in=[r.id for r in refused]).update(
+            status=Outbox.Status.CANCELLED, error="recipient blocked: a partner contact's number"
+        )
+        report.cancelled += len(refused)
+        rows = [r for r in rows if r not in refused]
 
     messages = _messages_for(rows, now)
     by_channel: dict[str, list[Outbox]] = defaultdict(list)

@@ -11,7 +11,9 @@ from django.db.models import F, Q
 
 from tertulia.cohorts.models import Enrollment, Participant
 from tertulia.core.crypto import lookup_hash
+from tertulia.messaging.guards import RecipientBlocked, blocked_hashes
 from tertulia.messaging.models import Message, Outbox
+from tertulia.messaging.signals import inbound_from_unknown
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,13 @@ def message_record_inbound(inbound: Inbound) -> tuple[Message, bool]:
     whether it is new. Nothing is decided here: routing comes after the row exists."""
     address = inbound.address if inbound.address.startswith("+") else f"+{inbound.address}"
     participant = Participant.objects.filter(phone_hash=lookup_hash(address)).first()
+    if participant is None and address.startswith("+"):
+        for _receiver, answer in inbound_from_unknown.send(
+            sender=Message, address=address, inbound=inbound
+        ):
+            if isinstance(answer, Participant):
+                participant = answer
+                break
     enrollment = running_enrollment(participant)
     payload = dict(inbound.payload or {})
     if inbound.button_id:
@@ -146,14 +155,22 @@ def service_message_queue(
     text: str,
     now: dt.datetime,
     template: str = "",
+    buttons: list[dict[str, str]] | None = None,
 ) -> Outbox:
     """Queue a message that is not curriculum (a keyword's answer) on the same Outbox path.
-    `template` names the template a channel sends instead when his 24-hour window is closed."""
+    `template` names the template a channel sends instead when his 24-hour window is closed;
+    `buttons` ([{"id", "title"}], at most three) makes it a reply-button message. Raises
+    RecipientBlocked for a number that must never be messaged (a partner contact's)."""
+    if blocked_hashes([participant.phone_hash]):
+        raise RecipientBlocked("this number is a partner contact: nothing is sent to it")
+    if buttons is not None and not 1 <= len(buttons) <= 3:
+        raise ValueError(f"a reply-button message has 1 to 3 buttons, not {len(buttons)}")
     return Outbox.objects.create(
         participant=participant,
         enrollment=enrollment,
         body=text,
         template=template,
+        buttons=buttons,
         channel=channel,
         status=Outbox.Status.QUEUED,
         due_at=now,

@@ -6,3 +6,9 @@ from django.dispatch import Signal
 # marked routed. Arguments: message (Message), now (datetime). A receiver may change
 # message.route (e.g. safety triage holds it); it must never delete the message.
 inbound_routed = Signal()
+
+# Sent by message_record_inbound when a message comes from a number that is no participant.
+# Arguments: address (E.164), inbound (messaging.services.Inbound). A receiver may return a
+# Participant to attach the message to (recruitment does, for a man answering an ad); the
+# first Participant returned wins. Returning None leaves the message without a participant.
+inbound_from_unknown = Signal()

@@ -48,8 +48,13 @@ def inbound_from_event(event: InboundEvent, channel: str, now: dt.datetime) -> I
         payload.update(reaction_to=event.reaction_message_id, emoji=event.reaction_emoji or "")
     if event.errors:
         payload["errors"] = [e.code for e in event.errors]
-    if event.referral and event.referral.ctwa_clid:
-        payload["ctwa_clid"] = event.referral.ctwa_clid
+    if event.referral:
+        # Where a click-to-WhatsApp ad conversation started: recruitment attributes it.
+        fields = ("source_url", "source_id", "source_type", "headline", "body", "media_type")
+        referral = {f: getattr(event.referral, f) for f in (*fields, "ctwa_clid")}
+        payload["referral"] = {k: v for k, v in referral.items() if v}
+        if event.referral.ctwa_clid:
+            payload["ctwa_clid"] = event.referral.ctwa_clid
     address = f"+{event.wa_id}" if event.wa_id else (event.user_id or "")
     return Inbound(
         channel=channel,
