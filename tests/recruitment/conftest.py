@@ -17,6 +17,7 @@ from tertulia.messaging.services import Inbound, message_record_inbound
 # The fake WhatsApp Cloud API and the webhook replayer, for test_whatsapp.py.
 from tests.messaging.channels.conftest import receiver  # noqa: F401
 from tests.messaging.channels.whatsapp.conftest import (  # noqa: F401
+    _fresh_rate_limits,
     fake,
     make_config,
     make_fake,

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tertulia.core import clock
+from tertulia.core.clock import SimulatedClock
 from tertulia.messaging.models import Message
 from tertulia.messaging.sender import outbox_send_batch
 from tertulia.recruitment.models import Consent, Screening
@@ -22,11 +25,29 @@ REFERRAL = json.loads(
 )["entry"][0]["changes"][0]["value"]["messages"][0]["referral"]
 
 
+@pytest.fixture(autouse=True)
+def _conversation_clock() -> Iterator[SimulatedClock]:
+    """A man takes a minute or so to answer; the pair limit (one message every few seconds to
+    the same person) is paced on this clock, as it is in real time."""
+    simulated = SimulatedClock(dt.datetime.now(dt.UTC))
+    previous = clock.use(simulated)
+    yield simulated
+    clock.use(previous)
+
+
+def _answer_time_passes() -> None:
+    simulated = clock.use(clock.SystemClock())
+    assert isinstance(simulated, SimulatedClock)
+    simulated.advance(dt.timedelta(minutes=1))
+    clock.use(simulated)
+
+
 def deliver(fake, replay, run_tasks) -> None:  # type: ignore[no-untyped-def]
     """Webhooks into the view, routing tasks run, our answers sent through the fake."""
     replay(fake)
     run_tasks()
-    outbox_send_batch(now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
+    _answer_time_passes()
+    outbox_send_batch(now=clock.now())
     assert fake.wait_idle(10)
 
 
