@@ -126,6 +126,13 @@ class Message(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=20, blank=True)
     handled_at = models.DateTimeField(null=True, blank=True)
+    # What the provider bills it as: WhatsApp's pricing category from the status webhooks
+    # (marketing, utility, authentication, service, referral_conversion, ...) or "sms".
+    # `billable` stays None until the provider has said; estimated costs come from these.
+    pricing_category = models.CharField(max_length=40, blank=True, default="")
+    billable = models.BooleanField(null=True, blank=True)
+    # SMS segments it took (Twilio bills each); None for channels that bill per message.
+    segments = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("message")

@@ -118,6 +118,33 @@ def message_status_update(
     return 0
 
 
+def message_pricing_record(
+    *, channel: str, provider_id: str, category: str, billable: bool | None = None
+) -> int:
+    """Record how the provider bills an outbound message (its pricing category and whether it
+    is billable); one conditional update, so repeated statuses cost nothing extra."""
+    values: dict[str, object] = {"pricing_category": category[:40]}
+    if billable is not None:
+        values["billable"] = billable
+    return Message.objects.filter(
+        channel=channel, direction=Message.Direction.OUT, provider_id=provider_id
+    ).update(**values)
+
+
+def message_receive(inbound: Inbound, *, now: dt.datetime) -> tuple[Message, bool]:
+    """Store an inbound message once, then have it routed after the transaction commits.
+    Every channel's webhook ends here. A message stored by an earlier delivery that crashed
+    before routing is routed now; one already routed is left alone (routing is idempotent)."""
+    from tertulia.messaging.tasks import route_inbound_task
+
+    message, created = message_record_inbound(inbound)
+    if message.status == Message.Status.RECEIVED:
+        transaction.on_commit(
+            lambda: route_inbound_task.enqueue(message.pk, now.isoformat())  # type: ignore[misc]
+        )
+    return message, created
+
+
 def engagement_record(
     enrollment_id: int,
     at: dt.datetime,
