@@ -25,6 +25,7 @@ class Inbound:
     button_id: str = ""
     button_title: str = ""
     payload: dict | None = None
+    segments: int | None = None  # SMS segments it came in
 
 
 def running_enrollment(participant: Participant | None) -> Enrollment | None:
@@ -68,6 +69,7 @@ def message_record_inbound(inbound: Inbound) -> tuple[Message, bool]:
                 payload=payload,
                 status=Message.Status.RECEIVED,
                 created_at=inbound.received_at,
+                segments=inbound.segments,
             )
     except IntegrityError:
         # Two deliveries of the same message raced; the other one stored it.
