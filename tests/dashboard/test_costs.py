@@ -94,6 +94,7 @@ def two_cohorts(make_cohort, enroll):  # type: ignore[no-untyped-def]
     out(man1, mar3, 1, status=Message.Status.SENT)  # Meta has not priced it yet
     out(man2, mar3, 1, status=Message.Status.FAILED)  # never billed, never awaited
     inbound(man2, mar2, 2)
+    out(man2, mar2, 1, channel="simulated")  # the demo's channel: counted, never awaited
 
     sms = {"pricing_category": "sms", "billable": True, "channel": SMS}
     out(man4, mar2, 1, segments=3, **sms)
@@ -111,13 +112,13 @@ def test_costs_per_cohort_day_participant_and_completer(two_cohorts) -> None:  #
 
     # 3 x 0.07 on the 2nd (one sent at 23:30 Lima time) + 2 x 0.05 + 1 x 0.02 on the 3rd.
     assert cost_a.cost == {"USD": Decimal("0.33")}
-    assert (cost_a.sent, cost_a.received, cost_a.billable) == (11, 2, 7)
+    assert (cost_a.sent, cost_a.received, cost_a.billable) == (12, 2, 7)
     assert (cost_a.unpriced, cost_a.awaiting) == (1, 1)
     assert (cost_a.enrolled, cost_a.completed) == (3, 1)
     assert cost_a.per_participant == {"USD": Decimal("0.11")}
     assert cost_a.per_completer == {"USD": Decimal("0.33")}
     assert [(d.day, d.sent, d.received, d.cost) for d in cost_a.days] == [
-        (dt.date(2026, 3, 2), 5, 2, {"USD": Decimal("0.21")}),
+        (dt.date(2026, 3, 2), 6, 2, {"USD": Decimal("0.21")}),
         (dt.date(2026, 3, 3), 6, 0, {"USD": Decimal("0.12")}),
     ]
     # SMS: per segment, 3 + 1 segments x PEN 0.30; the failed one is not billable.
@@ -183,7 +184,7 @@ def test_the_program_page_shows_costs_in_spanish(client, staff, two_cohorts) -> 
     assert "PEN 1,20 + USD 0,33" in html  # all cohorts
     assert "1 mensaje facturable no tiene precio" in html
     assert "whatsapp · marketing · CO" in html
-    day = '<td><time datetime="2026-03-02">2 Mar</time></td><td>5</td><td>2</td><td>USD 0,21</td>'
+    day = '<td><time datetime="2026-03-02">2 Mar</time></td><td>6</td><td>2</td><td>USD 0,21</td>'
     assert day in html
 
 

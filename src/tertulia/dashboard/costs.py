@@ -26,8 +26,11 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils.formats import number_format
 
 from tertulia.cohorts.models import Cohort, Enrollment
+from tertulia.dashboard.models import Price
 from tertulia.dashboard.price_table import PriceBook
 from tertulia.messaging.models import Message
+
+PRICED_KINDS = frozenset(Price.ChannelKind.values)
 
 # Amounts by currency: a table may price WhatsApp in USD and SMS in PEN.
 Money = dict[str, Decimal]
@@ -152,6 +155,9 @@ def cohort_costs(
             continue
         entry.sent += n
         daily.sent += n
+        kind = _kind(group["channel"])
+        if kind not in PRICED_KINDS:
+            continue  # the simulated channel of the demo: nothing is billed
         if group["billable"] is None:
             if group["status"] not in (Message.Status.FAILED, Message.Status.PENDING):
                 entry.awaiting += n
@@ -159,7 +165,7 @@ def cohort_costs(
         if not group["billable"]:
             continue
         entry.billable += n
-        key = (_kind(group["channel"]), group["pricing_category"], group["participant__country"])
+        key = (kind, group["pricing_category"], group["participant__country"])
         price = prices.price_on(*key, day)
         if price is None:
             entry.unpriced += n
