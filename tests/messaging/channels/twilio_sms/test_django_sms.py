@@ -224,3 +224,13 @@ def test_rate_limits_are_retried_and_bad_credentials_pause_the_channel(
     sms_config.refresh_from_db()
     assert sms_config.paused and "20003" in sms_config.paused_reason
     assert len(fake.log.entries()) == 1
+
+
+def test_signed_requests_without_a_message_change_nothing(sms_config, client, receiver) -> None:  # type: ignore[no-untyped-def]
+    """A signed but empty or unknown request is answered without a 500 and stores nothing."""
+    assert post_signed(client, receiver, SMS_PATH, {"Body": "hola"}).status_code == 200
+    unknown = {"MessageSid": "SM" + "d" * 32, "MessageStatus": "delivered"}
+    assert post_signed(client, receiver, STATUS_PATH, unknown).status_code == 204
+    odd = {"MessageSid": "SM" + "e" * 32, "MessageStatus": "no-such-status", "ErrorCode": "x"}
+    assert post_signed(client, receiver, STATUS_PATH, odd, query="?m=abc").status_code == 204
+    assert not Message.objects.exists()
