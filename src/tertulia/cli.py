@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "fake-whatsapp": "tertulia.messaging.channels.whatsapp.cli:fake_whatsapp",
     "channel": "tertulia.messaging.channels.whatsapp.cli:channel",
     "community": "tertulia.community.cli:community",
+    "prices": "tertulia.dashboard.prices_cli:prices",
 }
 
 

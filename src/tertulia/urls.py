@@ -10,6 +10,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("tertulia.messaging.channels.whatsapp.urls")),
+    path("", include("tertulia.messaging.channels.twilio_sms.urls")),
     path("", include("tertulia.community.urls")),
     path("", include("tertulia.dashboard.urls")),
 ]

@@ -19,6 +19,9 @@ class Participant(models.Model):
 
     phone = EncryptedTextField(help_text=_("E.164 phone number (encrypted)."))
     phone_hash = models.CharField(max_length=64, unique=True)
+    # ISO 3166 region of his number (from its country code): providers price by it, and it
+    # lets costs be computed in the database without decrypting every number.
+    country = models.CharField(max_length=2, blank=True, default="")
     display_name = EncryptedTextField(blank=True)
     language = models.CharField(max_length=20, default="es-PE")
     timezone = models.CharField(max_length=60, default=DEFAULT_TIMEZONE)

@@ -39,6 +39,16 @@ def phone_normalize(raw: str, *, region: str = "PE") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def phone_country(e164: str) -> str:
+    """The ISO 3166 region of an E.164 number ('+51987654321' -> 'PE'); '' when unknown."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return ""
+    region = phonenumbers.region_code_for_number(number) or ""
+    return "" if region == "ZZ" else region
+
+
 def participant_find(*, phone: str, region: str = "PE") -> Participant | None:
     e164 = phone_normalize(phone, region=region)
     return Participant.objects.filter(phone_hash=lookup_hash(e164)).first()
@@ -61,6 +71,7 @@ def participant_get_or_create(
         phone_hash=lookup_hash(e164),
         defaults={
             "phone": e164,
+            "country": phone_country(e164),
             "display_name": display_name,
             "language": language,
             "timezone": timezone,

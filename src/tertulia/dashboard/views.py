@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from tertulia.cohorts.models import Cohort, Enrollment
+from tertulia.dashboard.costs import cohort_costs, cost_rows
 from tertulia.dashboard.plots import engagement_by_topic_png, retention_png
 from tertulia.dashboard.selectors import funnel_lines, program_funnel, topic_rows
 from tertulia.programs.models import Program
@@ -28,6 +29,8 @@ def home(request: HttpRequest) -> HttpResponse:
 def program(request: HttpRequest, slug: str) -> HttpResponse:
     program, cohorts = _cohorts(slug)
     funnel = program_funnel(cohorts)
+    costs = cohort_costs(cohorts)
+    rows, total = cost_rows(costs)
     running = Enrollment.objects.filter(
         cohort__in=cohorts, state__in=Enrollment.RECEIVING, ended_at__isnull=True
     )
@@ -41,6 +44,10 @@ def program(request: HttpRequest, slug: str) -> HttpResponse:
             "running": running.count(),
             "lines": funnel_lines(funnel),
             "topics": topic_rows(funnel),
+            "costs": costs,
+            "cost_rows": rows,
+            "cost_total": total,
+            "missing_prices": sorted(costs.missing_prices),
             "retention_src": reverse("dashboard:retention_png", args=[slug]),
             "topics_src": reverse("dashboard:topics_png", args=[slug]),
         },

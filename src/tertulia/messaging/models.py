@@ -131,6 +131,13 @@ class Message(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=20, blank=True)
     handled_at = models.DateTimeField(null=True, blank=True)
+    # What the provider bills it as: WhatsApp's pricing category from the status webhooks
+    # (marketing, utility, authentication, service, referral_conversion, ...) or "sms".
+    # `billable` stays None until the provider has said; estimated costs come from these.
+    pricing_category = models.CharField(max_length=40, blank=True, default="")
+    billable = models.BooleanField(null=True, blank=True)
+    # SMS segments it took (Twilio bills each); None for channels that bill per message.
+    segments = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("message")
@@ -273,6 +280,52 @@ class MessageTemplate(models.Model):
         problems = template_problems(self)
         if problems:
             raise ValidationError(problems)
+
+
+class TwilioConfig(models.Model):
+    """One Twilio account and sender (a number or a messaging service) that a program sends SMS
+    through. A cohort names it as `twilio:<name>`. The auth token, which also signs Twilio's
+    webhooks, is encrypted at rest and never shown or logged."""
+
+    name = models.SlugField(max_length=40, unique=True)
+    account_sid = models.CharField(max_length=64)
+    auth_token = EncryptedTextField()
+    from_number = models.CharField(
+        max_length=20, blank=True, help_text=_("E.164 sender number, e.g. +15550001111.")
+    )
+    messaging_service_sid = models.CharField(
+        max_length=64, blank=True, help_text=_("Instead of a number: a messaging service (MG...).")
+    )
+    base_url = models.URLField(default="https://api.twilio.com")
+    public_url = models.URLField(
+        blank=True,
+        help_text=_(
+            "Where Twilio reaches this server (https://tertulia.example.org); without it, "
+            "no delivery statuses are asked for."
+        ),
+    )
+    paused = models.BooleanField(default=False)
+    paused_reason = models.CharField(max_length=300, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("Twilio SMS channel")
+        verbose_name_plural = _("Twilio SMS channels")
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(from_number="", messaging_service_sid=""),
+                name="twilioconfig_has_a_sender",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"twilio:{self.name}"
+
+    @property
+    def channel(self) -> str:
+        return f"twilio:{self.name}"
 
 
 class WebhookEvent(models.Model):

@@ -27,6 +27,7 @@ class Inbound:
     button_id: str = ""
     button_title: str = ""
     payload: dict | None = None
+    segments: int | None = None  # SMS segments it came in
 
 
 def running_enrollment(participant: Participant | None) -> Enrollment | None:
@@ -77,6 +78,7 @@ def message_record_inbound(inbound: Inbound) -> tuple[Message, bool]:
                 payload=payload,
                 status=Message.Status.RECEIVED,
                 created_at=inbound.received_at,
+                segments=inbound.segments,
             )
     except IntegrityError:
         # Two deliveries of the same message raced; the other one stored it.
@@ -125,6 +127,33 @@ def message_status_update(
                 engagement_record(message.enrollment_id, at, messages_read=changed)
         return changed
     return 0
+
+
+def message_pricing_record(
+    *, channel: str, provider_id: str, category: str, billable: bool | None = None
+) -> int:
+    """Record how the provider bills an outbound message (its pricing category and whether it
+    is billable); one conditional update, so repeated statuses cost nothing extra."""
+    values: dict[str, object] = {"pricing_category": category[:40]}
+    if billable is not None:
+        values["billable"] = billable
+    return Message.objects.filter(
+        channel=channel, direction=Message.Direction.OUT, provider_id=provider_id
+    ).update(**values)
+
+
+def message_receive(inbound: Inbound, *, now: dt.datetime) -> tuple[Message, bool]:
+    """Store an inbound message once, then have it routed after the transaction commits.
+    Every channel's webhook ends here. A message stored by an earlier delivery that crashed
+    before routing is routed now; one already routed is left alone (routing is idempotent)."""
+    from tertulia.messaging.tasks import route_inbound_task
+
+    message, created = message_record_inbound(inbound)
+    if message.status == Message.Status.RECEIVED:
+        transaction.on_commit(
+            lambda: route_inbound_task.enqueue(message.pk, now.isoformat())  # type: ignore[misc]
+        )
+    return message, created
 
 
 def engagement_record(

@@ -69,7 +69,7 @@ def test_day_zero_reaches_the_fake_once_and_statuses_come_back(
     replay(fake)
     run_tasks()
     assert set(out.values_list("status", flat=True)) == {Message.Status.READ}
-    assert {m.payload.get("pricing") for m in out.all()} == {"service"}
+    assert set(out.values_list("pricing_category", "billable")) == {("service", False)}
 
 
 def test_a_rate_limit_answer_is_retried_and_sent_once(day0, wa_config, fake) -> None:  # type: ignore[no-untyped-def]

@@ -179,7 +179,7 @@ def test_statuses_update_the_message_in_any_order_and_once(client, make_config, 
     assert out.status == Message.Status.READ
     assert out.read_at == dt.datetime.fromtimestamp(1772478200, dt.UTC)
     assert out.delivered_at == dt.datetime.fromtimestamp(1772478100, dt.UTC)
-    assert out.payload["pricing"] == "service"
+    assert (out.pricing_category, out.billable) == ("service", False)
     failed.refresh_from_db()
     assert (failed.status, failed.error_code) == (Message.Status.FAILED, "131026")
 

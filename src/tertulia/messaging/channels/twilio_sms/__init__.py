@@ -1,2 +1,3 @@
-"""Twilio Programmable Messaging (SMS): segment counting, request signatures, a client built on
-the official `twilio` library and a local fake of the Messages endpoint. Free of Django."""
+"""Twilio Programmable Messaging (SMS). The client (on the official `twilio` library), segment
+counting, request signatures and a local fake of the Messages endpoint are free of Django;
+channel.py, processing.py, views.py and admin.py are the Django side (kind "twilio")."""

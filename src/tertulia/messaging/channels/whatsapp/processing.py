@@ -10,13 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from django.db import transaction
 from django.db.models import Q
 
 from tertulia.core import clock
 from tertulia.messaging.models import ChannelConfig, Message, WebhookEvent
 from tertulia.messaging.ratelimit import inbound_count
-from tertulia.messaging.services import Inbound, message_record_inbound, message_status_update
+from tertulia.messaging.services import (
+    Inbound,
+    message_pricing_record,
+    message_receive,
+    message_status_update,
+)
 
 from .errors import Action, action_for
 from .reengagement import SUPERSEDED, message_reengage, outbox_release_held
@@ -100,16 +104,12 @@ def _apply_status(channel: str, status: StatusEvent, now: dt.datetime) -> None:
         error_code=error_code,
     )
     if status.pricing_category:
-        message = (
-            Message.objects.filter(
-                channel=channel, direction=Message.Direction.OUT, provider_id=status.message_id
-            )
-            .only("id", "payload")
-            .first()
+        message_pricing_record(
+            channel=channel,
+            provider_id=status.message_id,
+            category=status.pricing_category,
+            billable=status.billable,
         )
-        if message is not None and message.payload.get("pricing") != status.pricing_category:
-            message.payload = {**message.payload, "pricing": status.pricing_category}
-            message.save(update_fields=["payload"])
     if status.status == "failed" and action_for(status.error_code) is Action.RESEND_AS_TEMPLATE:
         message_reengage(channel=channel, provider_id=status.message_id, at=at, now=now)
     if status.status == "failed" and action_for(status.error_code) is Action.PAUSE_CHANNEL:
@@ -123,25 +123,18 @@ def _apply_status(channel: str, status: StatusEvent, now: dt.datetime) -> None:
 def webhook_event_process(event_id: int) -> dict[str, int]:
     """Apply one stored webhook body: record each inbound message once and route it, apply
     each status. Idempotent: a processed event is skipped, and every write dedupes."""
-    from tertulia.messaging.tasks import route_inbound_task
-
     event = WebhookEvent.objects.filter(pk=event_id).first()
     if event is None or event.processed_at is not None:
         return {"inbound": 0, "statuses": 0}
     now = clock.now()
     parsed = parse_envelope(event.body.encode("utf-8"))
-    to_route: list[int] = []
     writers: set[int] = set()
     received = 0
     for inbound in parsed.inbound:
-        message, created = message_record_inbound(inbound_from_event(inbound, event.channel, now))
+        message, created = message_receive(inbound_from_event(inbound, event.channel, now), now=now)
         received += created
         if message.participant_id:
             writers.add(message.participant_id)
-        # Routing is idempotent: a message stored by an earlier delivery that crashed before
-        # routing is routed now; one already routed is left alone.
-        if message.status == Message.Status.RECEIVED:
-            to_route.append(message.pk)
     for status in parsed.statuses:
         _apply_status(event.channel, status, now)
     # He wrote, so his window is open: what waited for it goes now.
@@ -152,10 +145,6 @@ def webhook_event_process(event_id: int) -> dict[str, int]:
     WebhookEvent.objects.filter(pk=event.pk).update(processed_at=now, problems=problems[:50])
     # Meta counts what a number receives against its throughput: so do the senders.
     inbound_count(event.channel, received)
-    for message_id in to_route:
-        transaction.on_commit(
-            lambda m=message_id: route_inbound_task.enqueue(m, now.isoformat())  # type: ignore[misc]
-        )
     if parsed.problems:
         logger.warning(
             "webhook event %s on %s: %d problem(s)", event.pk, event.channel, len(parsed.problems)
