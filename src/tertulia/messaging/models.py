@@ -54,6 +54,10 @@ class Outbox(models.Model):
     # The template that stands in for a service message when his 24-hour window is closed
     # (a name in the channel's template registry); blank: free-form only.
     template = models.CharField(max_length=60, blank=True, db_default="")
+    # A service message that is not plain text (a relayed voice note or image):
+    # {"kind": "image"|"audio"|..., "media_id": provider media id, "mime": ..., "caption": ...}.
+    # Null for text; nullable, so the scheduler's set-based inserts need not name it.
+    content = models.JSONField(null=True, blank=True)
     channel = models.CharField(max_length=60)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     due_at = models.DateTimeField()
