@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/demo.py
 	$(BIN)/python bench/trial.py
 	$(BIN)/python bench/safety.py
+	$(BIN)/python bench/relay.py
 
 # Renders the curriculum's audio steps with espeak-ng (Debian) into OGG/Opus.
 audio: $(STAMP)

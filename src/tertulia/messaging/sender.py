@@ -14,7 +14,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from tertulia.cohorts.models import Enrollment
@@ -220,7 +220,7 @@ def _record(
                     due_at=now + dt.timedelta(seconds=30 * 2**row.attempts),
                 )
                 report.retried += 1
-        Message.objects.bulk_update(sent_messages, ["provider_id", "sent_at"])
+        _provider_ids_record(sent_messages, now)
         # A status webhook may have been applied already (delivered, read): never move back.
         Message.objects.filter(
             id__in=[m.pk for m in sent_messages], status=Message.Status.PENDING
@@ -232,6 +232,25 @@ def _record(
         for count, ids in by_count.items():
             Enrollment.objects.filter(id__in=ids).update(messages_sent=F("messages_sent") + count)
     report.sent += len(sent_rows)
+
+
+def _provider_ids_record(messages: list[Message], now: dt.datetime) -> None:
+    """Store each sent message's provider id. On PostgreSQL one UPDATE joined to the arrays of
+    ids: Django's bulk_update builds a CASE per row, which cost more than the sends themselves
+    in bench/relay.py (1.6 s of 3.8 s for 490 messages)."""
+    if not messages:
+        return
+    if connection.vendor != "postgresql":
+        Message.objects.bulk_update(messages, ["provider_id", "sent_at"])
+        return
+    table = Message._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{table}" AS m SET provider_id = v.provider_id, sent_at = %s '  # noqa: S608
+            "FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::text[]) AS provider_id) AS v "
+            "WHERE m.id = v.id",
+            [now, [m.pk for m in messages], [m.provider_id for m in messages]],
+        )
 
 
 def outbox_recover_stale(*, now: dt.datetime, lease: dt.timedelta = LEASE) -> int:
