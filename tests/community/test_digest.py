@@ -169,7 +169,7 @@ def test_a_cohort_in_digest_mode_groups_posts_every_n_hours(cohort) -> None:  # 
     assert len(pairs_sent()) == len(set(pairs_sent())) == 6  # 3 posts, 2 others each
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_digest_task_runs_on_the_queue(pata3_away, run_tasks) -> None:  # type: ignore[no-untyped-def]
     wrote_earlier(PHONES[2], at=POST_AT + dt.timedelta(minutes=30))
     community_digest_task.enqueue((POST_AT + dt.timedelta(hours=1)).isoformat())

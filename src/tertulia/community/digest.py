@@ -91,8 +91,12 @@ def community_digest_due(now: dt.datetime) -> DigestReport:
             since = (member.last_digest_at if member else None) or row["oldest"]
             if since > now - dt.timedelta(hours=hours):
                 continue
+        away = row["enrollment__participant_id"] not in in_window
+        invited = member.digest_invited_at if member else None
+        if away and invited and invited >= now - INVITE_AGAIN_AFTER:
+            continue  # his invitation is out; nothing to do until he answers
         try:
-            if row["enrollment__participant_id"] in in_window:
+            if not away:
                 sent = digest_send(enrollment_id, now)
                 if sent:
                     report.men += 1

@@ -14,7 +14,13 @@ from django.db import transaction
 
 from tertulia.core import clock
 from tertulia.messaging.models import ChannelConfig, Message, WebhookEvent
-from tertulia.messaging.services import Inbound, message_record_inbound, message_status_update
+from tertulia.messaging.services import (
+    Inbound,
+    StatusUpdate,
+    message_record_inbound,
+    message_status_update,
+    message_statuses_update,
+)
 
 from .errors import Action, action_for
 from .webhook import MEDIA_TYPES, InboundEvent, StatusEvent, parse_envelope
@@ -106,6 +112,63 @@ def _apply_status(channel: str, status: StatusEvent, now: dt.datetime) -> None:
             channel_pause(config, f"status webhook error {status.error_code}")
 
 
+def _apply_statuses(channel: str, statuses: list[StatusEvent], now: dt.datetime) -> None:
+    """Apply one webhook's statuses together (message_statuses_update): a few queries for a
+    batch of 50 rather than several per status. Claims by reference only for the statuses whose
+    message does not know its provider id yet."""
+    if not statuses:
+        return
+    known = set(
+        Message.objects.filter(
+            channel=channel,
+            direction=Message.Direction.OUT,
+            provider_id__in={s.message_id for s in statuses},
+        ).values_list("provider_id", flat=True)
+    )
+    for status in statuses:
+        if status.message_id not in known:
+            _claim_by_reference(channel, status, status.timestamp or now)
+    message_statuses_update(
+        channel=channel,
+        updates=[
+            StatusUpdate(
+                provider_id=s.message_id,
+                status=s.status,
+                at=s.timestamp or now,
+                error_code=str(s.error_code) if s.error_code is not None else "",
+            )
+            for s in statuses
+            if s.status in STATUSES
+        ],
+    )
+    _pricing_record(
+        channel, {s.message_id: s.pricing_category for s in statuses if s.pricing_category}
+    )
+    for status in statuses:
+        if status.status == "failed" and action_for(status.error_code) is Action.PAUSE_CHANNEL:
+            from .channel import channel_name, channel_pause
+
+            config = ChannelConfig.objects.filter(name=channel_name(channel)).first()
+            if config is not None:
+                channel_pause(config, f"status webhook error {status.error_code}")
+
+
+def _pricing_record(channel: str, categories: dict[str, str]) -> None:
+    """Keep each message's pricing category (what the conversation cost), changed ones only."""
+    if not categories:
+        return
+    changed = []
+    for message in Message.objects.filter(
+        channel=channel, direction=Message.Direction.OUT, provider_id__in=categories
+    ).only("id", "provider_id", "payload"):
+        category = categories[message.provider_id]
+        if message.payload.get("pricing") != category:
+            message.payload = {**message.payload, "pricing": category}
+            changed.append(message)
+    if changed:
+        Message.objects.bulk_update(changed, ["payload"])
+
+
 def webhook_event_process(event_id: int) -> dict[str, int]:
     """Apply one stored webhook body: record each inbound message once and route it, apply
     each status. Idempotent: a processed event is skipped, and every write dedupes."""
@@ -123,8 +186,7 @@ def webhook_event_process(event_id: int) -> dict[str, int]:
         # routing is routed now; one already routed is left alone.
         if message.status == Message.Status.RECEIVED:
             to_route.append(message.pk)
-    for status in parsed.statuses:
-        _apply_status(event.channel, status, now)
+    _apply_statuses(event.channel, parsed.statuses, now)
     problems = list(parsed.problems)
     for inbound in parsed.inbound:
         problems += [f"message type {inbound.type}: error {e.code}" for e in inbound.errors]
