@@ -93,6 +93,22 @@ def setup_data(cohorts: int, members: int) -> dict[str, list[str]]:
     return numbers
 
 
+def settle(fake: object, timeout: float) -> None:
+    """Let the round's delivery statuses and tasks drain, so each round measures a burst of
+    posts at once and not the previous round's backlog."""
+    from django.db import connection
+    from django_tasks_db.models import DBTaskResult
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        idle = fake.wait_idle(1)  # type: ignore[attr-defined]
+        busy = DBTaskResult.objects.exclude(status__in=["SUCCESSFUL", "FAILED"]).exists()
+        if idle and not busy:
+            break
+        time.sleep(0.5)
+    connection.close()
+
+
 def start_workers(count: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
     tertulia = str(Path(sys.executable).with_name("tertulia"))
     return [
@@ -156,10 +172,10 @@ def run(
         try:
             time.sleep(3)  # the workers start Django and migrate-check
             seen = 0
-            for r in range(rounds):
+            for r in range(-1, rounds):  # round -1 warms the workers up, unmeasured
                 sent_at: dict[str, float] = {}
                 for c, (cohort_id, phones) in enumerate(numbers.items()):
-                    token = f"r{r}c{cohort_id}"
+                    token = f"r{r + 1}c{cohort_id}"
                     author = phones[(r * 7 + c) % len(phones)]
                     sent_at[token] = time.time()
                     fake.send_inbound(author, f"Hoy probé respirar antes de contestar ({token})")
@@ -174,6 +190,8 @@ def run(
                             last[token] = max(last.get(token, 0.0), entry.received_at)
                             count[token] = count.get(token, 0) + 1
                 for token, t0 in sent_at.items():
+                    if r < 0:
+                        continue
                     if count.get(token, 0) == members - 1:
                         latencies.append(last[token] - t0)
                     else:
@@ -181,6 +199,7 @@ def run(
                 seen = len(fake.log)
                 slowest = max(last.values(), default=0.0) - min(sent_at.values())
                 print(f"round {r + 1}/{rounds}: slowest post {slowest:.2f} s", flush=True)
+                settle(fake, timeout=120)
                 time.sleep(gap)
         finally:
             for proc in procs:
@@ -249,7 +268,9 @@ def main() -> None:
         [
             f"{args.cohorts} cohorts of {args.members} men, all inside their 24-hour window; "
             f"{args.rounds} rounds in which one man in every cohort posts at the same moment "
-            f"({args.cohorts} posts at once, each relayed to {args.members - 1} men). Latency per "
+            f"({args.cohorts} posts at once, each relayed to {args.members - 1} men); between "
+            "rounds the previous round's statuses and tasks drain, and a first round warms the "
+            "workers up unmeasured. Latency per "
             "post: from the fake Cloud API sending its webhook to the last relayed send it "
             f"accepted. {result['vendor']}, {workers} `tertulia worker` processes, delivery "
             "statuses flowing back by webhook. Target: p99 ≤ 2 s.",

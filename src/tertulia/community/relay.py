@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tertulia.cohorts.models import Enrollment
-from tertulia.community.models import CommunityPost, PostDelivery
+from tertulia.community.models import CommunityPost, Membership, PostDelivery
 from tertulia.messaging.models import Message, Outbox
 from tertulia.messaging.window import participants_in_window
 
@@ -75,25 +75,28 @@ def relay_content(post: CommunityPost) -> dict[str, Any] | None:
     }
 
 
-def recipients(post: CommunityPost) -> list[tuple[int, int]]:
+def recipients(post: CommunityPost, *, fresh: bool = False) -> list[tuple[int, int]]:
     """(enrollment id, participant id) of every member the post is owed to: still receiving,
-    still in the community, not its author, and not already given it."""
-    rows = (
-        Enrollment.objects.filter(cohort_id=post.cohort_id, state__in=Enrollment.RECEIVING)
-        .exclude(membership__in_community=False)
-        .exclude(post_deliveries__post=post)
-    )
+    still in the community, not its author, and not already given it (a `fresh` post, just
+    created, has given it to nobody: one subquery less on the relay's hot path)."""
+    left = Membership.objects.filter(cohort_id=post.cohort_id, in_community=False)
+    rows = Enrollment.objects.filter(
+        cohort_id=post.cohort_id, state__in=Enrollment.RECEIVING
+    ).exclude(id__in=left.values("enrollment_id"))
     if post.author_id:
         rows = rows.exclude(membership__id=post.author_id)
+    if not fresh:
+        rows = rows.exclude(id__in=PostDelivery.objects.filter(post=post).values("enrollment_id"))
     return list(rows.order_by("id").values_list("id", "participant_id"))
 
 
-def post_relay(post: CommunityPost, now: dt.datetime) -> int:
+def post_relay(post: CommunityPost, now: dt.datetime, *, fresh: bool = False) -> int:
     """Relay the post: queued at once to the members inside their window (none in a cohort in
-    digest mode), owed to the rest. Marks it relayed; returns how many were queued at once.
-    The caller holds the post (a lock or its creation), so it is relayed once."""
+    digest mode), owed to the rest. Marks it relayed (a `fresh` post was created relayed);
+    returns how many were queued at once. The caller holds the post (a lock or its creation),
+    so it is relayed once."""
     cohort = post.cohort
-    targets = recipients(post)
+    targets = recipients(post, fresh=fresh)
     live: set[int] = set()
     if not cohort.digest_every_hours:
         live = participants_in_window((p for _, p in targets), at=now)
@@ -124,9 +127,10 @@ def post_relay(post: CommunityPost, now: dt.datetime) -> int:
         )
         for enrollment_id, _ in targets
     )
-    CommunityPost.objects.filter(pk=post.pk).update(
-        status=CommunityPost.Status.RELAYED, relayed_at=now
-    )
+    if not fresh:
+        CommunityPost.objects.filter(pk=post.pk).update(
+            status=CommunityPost.Status.RELAYED, relayed_at=now
+        )
     post.status = CommunityPost.Status.RELAYED
     post.relayed_at = now
     return len(outboxes)

@@ -96,11 +96,12 @@ def post_from_message(message: Message, now: dt.datetime) -> CommunityPost | Non
             ),
             "reply_to": post_answered(message),
             "status": CommunityPost.Status.HELD if held else CommunityPost.Status.RELAYED,
+            "relayed_at": None if held else now,
             "created_at": message.created_at,
         },
     )
     if created and not held:
-        post_relay(post, now)
+        post_relay(post, now, fresh=True)
     return post
 
 
