@@ -22,8 +22,16 @@ SEND_BATCH = 100
 # Routing a man's message and sending what it produced (a keyword's answer, a community post
 # to 49 men) go before bookkeeping: a relay to 49 men brings back ~150 delivery statuses, and
 # in a FIFO queue their webhooks delayed the next posts' routing (bench/relay.py). The database
-# queue orders by priority; RQ only honours the maximum, at the front of the queue.
+# queue orders by priority; the RQ backend refuses priorities, so there it stays FIFO.
 PERSON_WAITING = 10
+
+
+def person_waiting() -> int:
+    """The priority of work a person waits for, on the configured backend."""
+    from django_tasks import default_task_backend
+    from django_tasks.base import DEFAULT_TASK_PRIORITY
+
+    return PERSON_WAITING if default_task_backend.supports_priority else DEFAULT_TASK_PRIORITY
 
 
 def _when(iso: str | None) -> dt.datetime:
@@ -41,7 +49,7 @@ def schedule_due_task(now_iso: str | None = None) -> dict[str, int]:
     return {"outbox_written": report.outbox_written, "completed": report.completed}
 
 
-@task(priority=PERSON_WAITING)
+@task(priority=person_waiting())
 def send_outbox_task(now_iso: str | None = None) -> int:
     """Drain due Outbox rows in batches; hand what is left to a fresh task."""
     now = _when(now_iso)
@@ -56,7 +64,7 @@ def send_outbox_task(now_iso: str | None = None) -> int:
     return sent
 
 
-@task(priority=PERSON_WAITING)
+@task(priority=person_waiting())
 def route_inbound_task(message_id: int, now_iso: str | None = None) -> str:
     """Route one stored inbound message, then send any answer it produced."""
     now = _when(now_iso)

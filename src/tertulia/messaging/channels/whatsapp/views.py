@@ -50,7 +50,7 @@ def whatsapp_webhook(request: HttpRequest, name: str) -> HttpResponse:
         signature_ok=True,
     )
     try:
-        from tertulia.messaging.tasks import PERSON_WAITING
+        from tertulia.messaging.tasks import person_waiting
 
         from .tasks import process_webhook_task
 
@@ -59,7 +59,7 @@ def whatsapp_webhook(request: HttpRequest, name: str) -> HttpResponse:
         # false positive only costs priority).
         task = process_webhook_task
         if MESSAGES_KEY.search(body):
-            task = task.using(priority=PERSON_WAITING)
+            task = task.using(priority=person_waiting())
         task.enqueue(event.pk)
     except Exception:  # noqa: BLE001 - the event is stored; the pending sweep will process it
         logger.exception("webhook %s: could not enqueue event %s", config.channel, event.pk)
