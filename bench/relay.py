@@ -271,6 +271,7 @@ def main() -> None:
             os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/relay.sqlite3"
             workers = 1
         statuses = tuple(s for s in args.statuses.split(",") if s)
+        load_before = os.getloadavg()[0]
         try:
             result = run(args.rounds, args.cohorts, args.members, workers, args.gap, statuses)
         finally:
@@ -280,6 +281,7 @@ def main() -> None:
                 connections.close_all()
                 subprocess.run(["dropdb", *PG_HOST, "--if-exists", "tertulia_relay_bench"])
 
+    load_after = os.getloadavg()[0]
     lat = result["latencies"]
     p50, p99 = percentile(lat, 50), percentile(lat, 99)
     met = "yes" if p99 <= 2.0 and not result["missing"] else "no"
@@ -300,8 +302,10 @@ def main() -> None:
             f"| {len(lat)} | {result['sends']:,} | {p50:.2f} | {p99:.2f} | {max(lat):.2f} | "
             f"{statistics.fmean(lat):.2f} | {result['missing']} | {met} |",
             "",
-            "Measured on the shared 2-core machine, the fake, the web server and the workers all "
-            "on it.",
+            f"Measured on a {os.cpu_count()}-core machine shared with other work (load average "
+            f"{load_before:.1f} before, {load_after:.1f} after), the fake, the web server, the "
+            "workers and PostgreSQL all on it. Where the time goes and what was changed for it: "
+            "docs/decisions/0051-relay-hot-path.md.",
         ]
     )
     print(body)

@@ -160,6 +160,11 @@ def message_statuses_update(*, channel: str, updates: Sequence[StatusUpdate]) ->
         elif update.status == "failed":
             failed.append((message, update))
     with transaction.atomic():
+        # A failure first: a failed message is then neither delivered nor read.
+        for message, update in failed:
+            changed += Message.objects.filter(pk=message.pk).update(
+                status=Message.Status.FAILED, failed_at=update.at, error_code=update.error_code
+            )
         if delivered:
             all_ids = [i for ids in delivered.values() for i in ids]
             Message.objects.filter(pk__in=all_ids, status=Message.Status.SENT).update(
@@ -171,10 +176,6 @@ def message_statuses_update(*, channel: str, updates: Sequence[StatusUpdate]) ->
                 ).update(delivered_at=at)
         if latest_read:
             changed += _reads_record(list(latest_read.values()))
-        for message, update in failed:
-            changed += Message.objects.filter(pk=message.pk).update(
-                status=Message.Status.FAILED, failed_at=update.at, error_code=update.error_code
-            )
     return changed
 
 
