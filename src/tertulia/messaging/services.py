@@ -209,9 +209,12 @@ def _reads_record(reads: list[tuple[Message, dt.datetime]]) -> int:
             for (participant_id,) in cursor.fetchall():
                 per_participant[participant_id] = per_participant.get(participant_id, 0) + 1
     for message, at in one_by_one:
+        his = Q(participant__isnull=True)  # as one by one: a message of no known participant
+        if message.participant_id is not None:
+            his = Q(participant_id=message.participant_id)
         per_participant[message.participant_id] = (
             Message.objects.filter(
-                participant_id=message.participant_id,
+                his,
                 direction=Message.Direction.OUT,
                 read_at__isnull=True,
                 created_at__lte=message.created_at,
