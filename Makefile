@@ -40,6 +40,7 @@ bench: $(STAMP)
 	# The WhatsApp benchmarks need PostgreSQL and Redis (REDIS_URL, default db 0).
 	$(BIN)/python bench/outbound.py --redis-url $${REDIS_URL:-redis://127.0.0.1:6379/0}
 	$(BIN)/python bench/inbound.py --redis-url $${REDIS_URL:-redis://127.0.0.1:6379/0}
+	$(BIN)/python bench/relay.py
 
 # Renders the curriculum's audio steps with espeak-ng (Debian) into OGG/Opus.
 audio: $(STAMP)

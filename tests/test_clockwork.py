@@ -1,4 +1,4 @@
-"""Each tick queues the scheduler and the escalation of unhandled alerts."""
+"""Each tick queues the scheduler, the escalation of unhandled alerts and the community digest."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ def test_a_tick_queues_the_scheduler_and_the_escalation(settings) -> None:  # ty
     paths = " ".join(queued_task_paths(settings))
     assert "schedule_due_task" in paths
     assert "escalate_alerts_task" in paths
+    assert "community_digest_task" in paths
     from tertulia.messaging.worker import run_until_idle
 
     run_until_idle()

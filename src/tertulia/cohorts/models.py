@@ -60,6 +60,13 @@ class Cohort(models.Model):
         PRE = "pre", _("pre-moderation")  # held until the facilitator approves
 
     moderation = models.CharField(max_length=4, choices=Moderation.choices, default=Moderation.POST)
+    digest_every_hours = models.PositiveSmallIntegerField(
+        default=0,
+        help_text=_(
+            "0: relay posts at once to the men inside their 24-hour window. N: send the "
+            "community's posts grouped in a digest every N hours instead."
+        ),
+    )
     simulated = models.BooleanField(
         default=False, help_text=_("Made of simulated men (the demo); replaced on each demo run.")
     )

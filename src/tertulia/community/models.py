@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tertulia.cohorts.models import Cohort, Enrollment
 from tertulia.core.fields import EncryptedTextField
-from tertulia.messaging.models import Message
+from tertulia.messaging.models import Message, Outbox
 
 
 class Membership(models.Model):
@@ -20,6 +20,10 @@ class Membership(models.Model):
     pseudonym = models.CharField(max_length=40)
     in_community = models.BooleanField(default=True, help_text=_("False after SALIR."))
     joined_at = models.DateTimeField()
+    # The digest (see services.community_digest_due): when he was last invited back by template
+    # (cleared once the waiting posts went out) and when he last received a digest.
+    digest_invited_at = models.DateTimeField(null=True, blank=True)
+    last_digest_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("community member")
@@ -48,7 +52,14 @@ class CommunityPost(models.Model):
     message = models.OneToOneField(
         Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="post"
     )
-    body = EncryptedTextField()
+    body = EncryptedTextField()  # the text, or a voice note's or image's caption
+    # text | image | voice | audio | video; media posts are relayed by the provider's media id.
+    kind = models.CharField(max_length=10, default="text")
+    media = models.JSONField(default=dict, blank=True)  # {"media_id": ..., "mime": ...}
+    # The post he answered (WhatsApp's quoted reply); relayed with its author and an excerpt.
+    reply_to = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies"
+    )
     status = models.CharField(max_length=10, choices=Status.choices)
     created_at = models.DateTimeField()
     relayed_at = models.DateTimeField(null=True, blank=True)
@@ -107,3 +118,45 @@ class PrivateReply(models.Model):
 
     def __str__(self) -> str:
         return f"private reply {self.pk}"
+
+
+class PostDelivery(models.Model):
+    """One post owed to one member: written for every recipient when the post is relayed. The
+    Outbox row that carries it is set when it is queued: at once for a man inside his 24-hour
+    window, later in his digest otherwise. The unique key is what makes the relay and the digest
+    idempotent: a post is never sent twice to a man. It also maps a quoted reply (the Message he
+    answered, through its Outbox row) back to the post."""
+
+    class Via(models.TextChoices):
+        LIVE = "live", _("relayed at once")
+        DIGEST = "digest", _("in a digest")
+
+    post = models.ForeignKey(CommunityPost, on_delete=models.CASCADE, related_name="deliveries")
+    enrollment = models.ForeignKey(
+        Enrollment, on_delete=models.CASCADE, related_name="post_deliveries", db_index=False
+    )
+    outbox = models.ForeignKey(
+        Outbox, on_delete=models.CASCADE, null=True, blank=True, related_name="post_deliveries"
+    )
+    via = models.CharField(max_length=6, choices=Via.choices, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("post delivery")
+        verbose_name_plural = _("post deliveries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enrollment", "post"], name="postdelivery_unique_enrollment_post"
+            )
+        ]
+        indexes = [
+            # The digest's scan: posts still owed, by man.
+            models.Index(
+                fields=["enrollment"],
+                condition=models.Q(outbox__isnull=True),
+                name="postdelivery_waiting",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"post {self.post_id} to enrollment {self.enrollment_id}"

@@ -1,6 +1,7 @@
 """Writes for communities and the facilitator inbox. The relay goes over each man's own 1:1
 chat (WhatsApp groups hold too few people and unofficial group tools get numbers banned): a
-post is queued on the Outbox once per member, under the author's pseudonym. Every facilitator
+post is queued on the Outbox once per member, under the author's pseudonym (community.relay),
+or owed to his digest when his 24-hour window is closed (community.digest). Every facilitator
 action goes to the audit log."""
 
 from __future__ import annotations
@@ -8,16 +9,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from tertulia.cohorts.models import Cohort, Enrollment
-from tertulia.community.models import CommunityPost, Membership
+from tertulia.community.models import CommunityPost, Membership, PostDelivery
+from tertulia.community.relay import (
+    FACILITATOR_LABEL,
+    MEDIA_KINDS,
+    label_for,
+    post_answered,
+    post_relay,
+    relay_cancel_queued,
+)
 from tertulia.core import clock
-from tertulia.messaging.models import Message
-from tertulia.messaging.services import service_message_queue
+from tertulia.messaging.models import Message, Outbox
 from tertulia.safety.services import audit_record, message_is_held
 
-FACILITATOR_LABEL = "Facilitador"
+__all__ = ["FACILITATOR_LABEL", "post_relay"]
 
 
 def membership_for(enrollment: Enrollment, now: dt.datetime) -> Membership:
@@ -43,67 +52,74 @@ def membership_for(enrollment: Enrollment, now: dt.datetime) -> Membership:
     raise RuntimeError(f"no free pseudonym for enrollment {enrollment.pk}")
 
 
-def _recipients(cohort: Cohort, exclude: Enrollment | None, now: dt.datetime) -> list[Enrollment]:
-    enrollments = list(
-        Enrollment.objects.filter(cohort=cohort, state__in=Enrollment.RECEIVING)
-        .exclude(membership__in_community=False)
-        .select_related("participant", "cohort")
-    )
-    return [e for e in enrollments if exclude is None or e.pk != exclude.pk]
+def _unscreened(message: Message) -> bool:
+    """A voice note, or an image or video without words: triage cannot read it."""
+    return message.kind in MEDIA_KINDS and not (message.body or "").strip()
 
 
-def post_relay(post: CommunityPost, now: dt.datetime) -> int:
-    """Queue the post to every other member still in the community; return how many."""
-    label = post.author.pseudonym if post.author else FACILITATOR_LABEL
-    author = post.author.enrollment if post.author else None
-    sent = 0
-    for enrollment in _recipients(post.cohort, author, now):
-        service_message_queue(
-            participant=enrollment.participant,
-            enrollment=enrollment,
-            channel=enrollment.cohort.channel,
-            text=f"*{label}:* {post.body}",
-            now=now,
-        )
-        sent += 1
-    CommunityPost.objects.filter(pk=post.pk).update(
-        status=CommunityPost.Status.RELAYED, relayed_at=now
-    )
-    post.status = CommunityPost.Status.RELAYED
-    return sent
+def hold_unscreened_media() -> bool:
+    return bool(getattr(settings, "TERTULIA_COMMUNITY_HOLD_UNSCREENED_MEDIA", True))
 
 
 def post_from_message(message: Message, now: dt.datetime) -> CommunityPost | None:
-    """Make a community post of what a member wrote: relayed at once in post-moderation, held in
-    pre-moderation, and always held when safety triage raised an alert on it."""
+    """Make a community post of what a member wrote or sent (text, voice note, image): relayed
+    at once in post-moderation, held in pre-moderation, and always held when safety triage
+    raised an alert on it or could not read it (see hold_unscreened_media). A quoted reply
+    keeps the post it answers. A tapped button is an answer to us, never a post."""
     enrollment = message.enrollment
-    if enrollment is None or enrollment.state not in Enrollment.RECEIVING or not message.body:
+    if enrollment is None or enrollment.state not in Enrollment.RECEIVING:
+        return None
+    media_id = str((message.payload or {}).get("media_id", ""))
+    is_media = message.kind in MEDIA_KINDS and bool(media_id)
+    if message.kind == "button" or not (message.body or is_media):
         return None
     member = membership_for(enrollment, now)
     if not member.in_community:
         return None
     cohort = enrollment.cohort
-    held = message_is_held(message.pk) or cohort.moderation == Cohort.Moderation.PRE
+    held = (
+        message_is_held(message.pk)
+        or cohort.moderation == Cohort.Moderation.PRE
+        or (is_media and _unscreened(message) and hold_unscreened_media())
+    )
     post, created = CommunityPost.objects.get_or_create(
         message=message,
         defaults={
             "cohort": cohort,
             "author": member,
-            "body": message.body,
+            "body": message.body or "",
+            "kind": message.kind if is_media else "text",
+            "media": (
+                {"media_id": media_id, "mime": str(message.payload.get("mime_type", ""))}
+                if is_media
+                else {}
+            ),
+            "reply_to": post_answered(message),
             "status": CommunityPost.Status.HELD if held else CommunityPost.Status.RELAYED,
+            "relayed_at": None if held else now,
             "created_at": message.created_at,
         },
     )
     if created and not held:
-        post_relay(post, now)
+        post_relay(post, now, fresh=True)
     return post
 
 
-def post_by_facilitator(*, cohort: Cohort, user: Any, text: str, now: dt.datetime) -> CommunityPost:
+def post_by_facilitator(
+    *,
+    cohort: Cohort,
+    user: Any,
+    text: str,
+    now: dt.datetime,
+    reply_to: CommunityPost | None = None,
+) -> CommunityPost:
+    """The facilitator writes to his group, under the facilitator's label; `reply_to` quotes
+    the member's post he answers."""
     post = CommunityPost.objects.create(
         cohort=cohort,
         facilitator=user,
         body=text,
+        reply_to=reply_to,
         status=CommunityPost.Status.HELD,
         created_at=now,
     )
@@ -126,38 +142,55 @@ def post_approve(*, post: CommunityPost, user: Any, now: dt.datetime | None = No
     return True
 
 
+RETRACT_NOTICE = "El facilitador retiró un mensaje de {label}. 🙏"
+
+
 def post_retract(*, post: CommunityPost, user: Any, now: dt.datetime | None = None) -> bool:
-    """Withdraw a relayed post; the members who received it get a short notice."""
+    """Withdraw a post. Copies still waiting in the Outbox or owed to a digest never go; the
+    members who did receive it get a short notice."""
     now = now or clock.now()
     with transaction.atomic():
         locked = (
             CommunityPost.objects.select_for_update(of=("self",))
-            .select_related("author__enrollment", "cohort")
+            .select_related("author", "cohort")
             .get(pk=post.pk)
         )
         if locked.status == CommunityPost.Status.RETRACTED:
             return False
-        was_relayed = locked.status == CommunityPost.Status.RELAYED
         CommunityPost.objects.filter(pk=locked.pk).update(status=CommunityPost.Status.RETRACTED)
-        if was_relayed:
-            label = locked.author.pseudonym if locked.author else FACILITATOR_LABEL
-            author = locked.author.enrollment if locked.author else None
-            for enrollment in _recipients(locked.cohort, author, now):
-                service_message_queue(
-                    participant=enrollment.participant,
-                    enrollment=enrollment,
-                    channel=enrollment.cohort.channel,
-                    text=f"El facilitador retiró un mensaje de {label}. 🙏",
-                    now=now,
-                )
+        deliveries = PostDelivery.objects.filter(post=locked, outbox__isnull=False)
+        Outbox.objects.filter(
+            id__in=deliveries.values("outbox_id"), status=Outbox.Status.QUEUED
+        ).update(status=Outbox.Status.CANCELLED)
+        received = list(
+            deliveries.exclude(outbox__status=Outbox.Status.CANCELLED)
+            .filter(enrollment__state__in=Enrollment.RECEIVING)
+            .values_list("enrollment_id", "enrollment__participant_id")
+            .distinct()
+        )
+        notice = RETRACT_NOTICE.format(label=label_for(locked))
+        Outbox.objects.bulk_create(
+            Outbox(
+                participant_id=participant_id,
+                enrollment_id=enrollment_id,
+                body=notice,
+                channel=locked.cohort.channel,
+                status=Outbox.Status.QUEUED,
+                due_at=now,
+                created_at=now,
+            )
+            for enrollment_id, participant_id in received
+        )
         audit_record(actor=user, action="post.retract", obj=locked, now=now)
     return True
 
 
 def membership_leave(enrollment: Enrollment, now: dt.datetime) -> None:
-    """SALIR: he leaves the community and keeps the daily content."""
+    """SALIR: he leaves the community and keeps the daily content. Posts still queued for him
+    are cancelled; the ones a digest owed him are never sent (the digest skips him)."""
     member = membership_for(enrollment, now)
     Membership.objects.filter(pk=member.pk).update(in_community=False)
+    relay_cancel_queued([enrollment.pk])
 
 
 def message_mark_handled(*, message: Message, user: Any, now: dt.datetime | None = None) -> bool:

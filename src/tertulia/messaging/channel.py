@@ -24,6 +24,9 @@ class Outbound:
     caption: str = ""
     buttons: list[dict[str, str]] = field(default_factory=list)
     media_file: Path | None = None
+    # A media id the provider already holds (a member's voice note or image, relayed to the
+    # others by reference instead of being uploaded again for each of them).
+    media_id: str = ""
     media_mime: str = ""
     language: str = "es-PE"
     # For a service message: the registry's template to send instead outside his 24-hour window.

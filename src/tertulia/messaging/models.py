@@ -58,6 +58,10 @@ class Outbox(models.Model):
     # Reply buttons of a service message ([{"id": ..., "title": ...}], at most three); null
     # for program steps, whose buttons come from the step, so set-based inserts need not name it.
     buttons = models.JSONField(null=True, blank=True)
+    # A service message that is not plain text (a relayed voice note or image):
+    # {"kind": "image"|"audio"|..., "media_id": provider media id, "mime": ..., "caption": ...}.
+    # Null for text; nullable, so the scheduler's set-based inserts need not name it.
+    content = models.JSONField(null=True, blank=True)
     channel = models.CharField(max_length=60)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     due_at = models.DateTimeField()

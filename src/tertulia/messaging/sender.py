@@ -57,6 +57,17 @@ def outbound_for(row: Outbox, message: Message) -> Outbound:
             language=participant.language,
             template=row.template,
         )
+    if step is None and row.content and row.content.get("media_id"):
+        return Outbound(
+            message_id=message.pk,
+            to=participant.phone,
+            kind=str(row.content.get("kind", "image")),
+            caption=row.body,
+            media_id=str(row.content["media_id"]),
+            media_mime=str(row.content.get("mime", "")),
+            language=participant.language,
+            template=row.template,
+        )
     if step is None:
         return Outbound(
             message_id=message.pk,
@@ -177,7 +188,7 @@ def _messages_for(rows: list[Outbox], now: dt.datetime) -> dict[int, Message]:
             enrollment_id=r.enrollment_id,
             channel=r.channel,
             outbox=r,
-            kind=r.step.kind if r.step else "text",
+            kind=r.step.kind if r.step else str((r.content or {}).get("kind", "text")),
             body=(r.step.text or r.step.caption) if r.step else r.body,
             payload={"day": r.day, "step": r.step_id} if r.step_id else {},
             status=Message.Status.PENDING,

@@ -4,9 +4,11 @@ service message."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 
 from tertulia.cohorts.models import Enrollment, Participant
@@ -154,6 +156,126 @@ def message_receive(inbound: Inbound, *, now: dt.datetime) -> tuple[Message, boo
             lambda: route_inbound_task.enqueue(message.pk, now.isoformat())  # type: ignore[misc]
         )
     return message, created
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    provider_id: str
+    status: str  # sent | delivered | read | failed
+    at: dt.datetime
+    error_code: str = ""
+
+
+def message_statuses_update(*, channel: str, updates: Sequence[StatusUpdate]) -> int:
+    """message_status_update for a whole webhook's statuses with a handful of queries instead
+    of several per status: a relay to 49 men brings back about 150 statuses, and applying them
+    one by one kept the workers from the next posts (bench/relay.py). Same rules: statuses
+    never move a message backwards; a read marks his earlier messages read. Two reads for one
+    man in a batch count as his latest. Returns how many messages changed."""
+    wanted = {u.provider_id for u in updates if u.status in ("delivered", "read", "failed")}
+    if not wanted:
+        return 0
+    found = {
+        m.provider_id: m
+        for m in Message.objects.filter(
+            channel=channel, direction=Message.Direction.OUT, provider_id__in=wanted
+        ).only("id", "provider_id", "participant_id", "enrollment_id", "created_at")
+    }
+    changed = 0
+    delivered: dict[dt.datetime, list[int]] = defaultdict(list)
+    latest_read: dict[int | None, tuple[Message, dt.datetime]] = {}
+    failed: list[tuple[Message, StatusUpdate]] = []
+    for update in updates:
+        message = found.get(update.provider_id)
+        if message is None:
+            continue
+        if update.status == "delivered":
+            delivered[update.at].append(message.pk)
+        elif update.status == "read":
+            before = latest_read.get(message.participant_id)
+            if before is None or before[0].created_at <= message.created_at:
+                latest_read[message.participant_id] = (message, update.at)
+        elif update.status == "failed":
+            failed.append((message, update))
+    with transaction.atomic():
+        # A failure first: a failed message is then neither delivered nor read.
+        for message, update in failed:
+            changed += Message.objects.filter(pk=message.pk).update(
+                status=Message.Status.FAILED, failed_at=update.at, error_code=update.error_code
+            )
+        if delivered:
+            all_ids = [i for ids in delivered.values() for i in ids]
+            Message.objects.filter(pk__in=all_ids, status=Message.Status.SENT).update(
+                status=Message.Status.DELIVERED
+            )
+            for at in sorted(delivered):  # the earliest delivery time wins, as one by one
+                changed += Message.objects.filter(
+                    pk__in=delivered[at], delivered_at__isnull=True
+                ).update(delivered_at=at)
+        if latest_read:
+            changed += _reads_record(list(latest_read.values()))
+    return changed
+
+
+def _reads_record(reads: list[tuple[Message, dt.datetime]]) -> int:
+    """Mark read, for each man, his messages up to the one he read; count them as engagement."""
+    readable = Q(status=Message.Status.SENT) | Q(status=Message.Status.DELIVERED)
+    per_participant: dict[int | None, int] = {}
+    one_by_one = reads
+    if connection.vendor == "postgresql":
+        known = [(m, at) for m, at in reads if m.participant_id is not None]
+        one_by_one = [(m, at) for m, at in reads if m.participant_id is None]
+        table = Message._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'UPDATE "{table}" AS m SET status = %s, read_at = v.at '  # noqa: S608
+                "FROM (SELECT unnest(%s::bigint[]) AS participant_id, "
+                "unnest(%s::timestamptz[]) AS cutoff, unnest(%s::timestamptz[]) AS at) AS v "
+                "WHERE m.participant_id = v.participant_id AND m.direction = %s "
+                "AND m.read_at IS NULL AND m.created_at <= v.cutoff AND m.status IN (%s, %s) "
+                "RETURNING m.participant_id",
+                [
+                    Message.Status.READ,
+                    [m.participant_id for m, _ in known],
+                    [m.created_at for m, _ in known],
+                    [at for _, at in known],
+                    Message.Direction.OUT,
+                    Message.Status.SENT,
+                    Message.Status.DELIVERED,
+                ],
+            )
+            for (participant_id,) in cursor.fetchall():
+                per_participant[participant_id] = per_participant.get(participant_id, 0) + 1
+    for message, at in one_by_one:
+        his = Q(participant__isnull=True)  # as one by one: a message of no known participant
+        if message.participant_id is not None:
+            his = Q(participant_id=message.participant_id)
+        per_participant[message.participant_id] = (
+            Message.objects.filter(
+                his,
+                direction=Message.Direction.OUT,
+                read_at__isnull=True,
+                created_at__lte=message.created_at,
+            )
+            .filter(readable)
+            .update(status=Message.Status.READ, read_at=at)
+        )
+    # Engagement goes to the enrollment of the message he read, grouped into few UPDATEs.
+    groups: dict[tuple[int, dt.datetime], list[int]] = defaultdict(list)
+    for message, at in reads:
+        count = per_participant.get(message.participant_id, 0)
+        if count and message.enrollment_id:
+            groups[(count, at)].append(message.enrollment_id)
+    for (count, at), enrollment_ids in groups.items():
+        Enrollment.objects.filter(pk__in=enrollment_ids).update(
+            messages_read=F("messages_read") + count, last_engaged_at=at
+        )
+    revived = [e for ids in groups.values() for e in ids]
+    if revived:
+        Enrollment.objects.filter(pk__in=revived, state=Enrollment.State.DROPPED).update(
+            state=Enrollment.State.ACTIVE
+        )
+    return sum(per_participant.values())
 
 
 def engagement_record(

@@ -15,6 +15,23 @@ from tertulia.messaging.scheduler import outbox_enqueue_due
 from tertulia.messaging.sender import outbox_recover_stale, outbox_send_batch
 
 SEND_BATCHES_PER_TASK = 20
+# Rows claimed at a time: small enough that several workers share a burst (a relay's 49 sends
+# times 20 posts) instead of one worker taking it all, large enough to keep the channel's
+# concurrent sends busy.
+SEND_BATCH = 100
+# Routing a man's message and sending what it produced (a keyword's answer, a community post
+# to 49 men) go before bookkeeping: a relay to 49 men brings back ~150 delivery statuses, and
+# in a FIFO queue their webhooks delayed the next posts' routing (bench/relay.py). The database
+# queue orders by priority; the RQ backend refuses priorities, so there it stays FIFO.
+PERSON_WAITING = 10
+
+
+def person_waiting() -> int:
+    """The priority of work a person waits for, on the configured backend."""
+    from django_tasks import default_task_backend
+    from django_tasks.base import DEFAULT_TASK_PRIORITY
+
+    return PERSON_WAITING if default_task_backend.supports_priority else DEFAULT_TASK_PRIORITY
 
 
 def _when(iso: str | None) -> dt.datetime:
@@ -32,13 +49,13 @@ def schedule_due_task(now_iso: str | None = None) -> dict[str, int]:
     return {"outbox_written": report.outbox_written, "completed": report.completed}
 
 
-@task()
+@task(priority=person_waiting())
 def send_outbox_task(now_iso: str | None = None) -> int:
     """Drain due Outbox rows in batches; hand what is left to a fresh task."""
     now = _when(now_iso)
     sent = 0
     for _ in range(SEND_BATCHES_PER_TASK):
-        report = outbox_send_batch(now=now)
+        report = outbox_send_batch(now=now, limit=SEND_BATCH)
         sent += report.sent
         if report.claimed == 0:
             return sent
@@ -47,7 +64,7 @@ def send_outbox_task(now_iso: str | None = None) -> int:
     return sent
 
 
-@task()
+@task(priority=person_waiting())
 def route_inbound_task(message_id: int, now_iso: str | None = None) -> str:
     """Route one stored inbound message, then send any answer it produced."""
     now = _when(now_iso)

@@ -178,9 +178,12 @@ def payloads_for(
         buttons = [(b["id"], b["title"]) for b in outbound.buttons]
         return [buttons_payload(to, outbound.text, buttons, reference=reference)]
     if outbound.kind in ("audio", "video", "image", "document"):
-        if outbound.media_file is None:
+        if outbound.media_id:
+            media_id = outbound.media_id  # already on Meta's side: relayed by reference
+        elif outbound.media_file is None:
             raise PayloadError(f"{outbound.kind} message without a media file")
-        media_id = media_id_for(config, client, outbound.media_file, outbound.media_mime)
+        else:
+            media_id = media_id_for(config, client, outbound.media_file, outbound.media_mime)
         caption = outbound.caption if outbound.kind in CAPTIONED_KINDS else None
         payloads = [
             media_payload(

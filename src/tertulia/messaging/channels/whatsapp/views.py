@@ -8,6 +8,7 @@ for days otherwise. Nothing here logs bodies, numbers or secrets."""
 from __future__ import annotations
 
 import logging
+import re
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -19,6 +20,7 @@ from tertulia.messaging.models import ChannelConfig, WebhookEvent
 from .signature import SIGNATURE_HEADER, SignatureCheck, check, handshake
 
 logger = logging.getLogger(__name__)
+MESSAGES_KEY = re.compile(rb'"messages"\s*:')
 
 
 @csrf_exempt
@@ -48,9 +50,17 @@ def whatsapp_webhook(request: HttpRequest, name: str) -> HttpResponse:
         signature_ok=True,
     )
     try:
+        from tertulia.messaging.tasks import person_waiting
+
         from .tasks import process_webhook_task
 
-        process_webhook_task.enqueue(event.pk)
+        # A body with a man's message goes before the flood of delivery statuses (a cheap
+        # test for a "messages" array, as opposed to the change's field name "messages"; a
+        # false positive only costs priority).
+        task = process_webhook_task
+        if MESSAGES_KEY.search(body):
+            task = task.using(priority=person_waiting())
+        task.enqueue(event.pk)
     except Exception:  # noqa: BLE001 - the event is stored; the pending sweep will process it
         logger.exception("webhook %s: could not enqueue event %s", config.channel, event.pk)
     return HttpResponse(status=200)
