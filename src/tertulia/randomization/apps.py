@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class RandomizationConfig(AppConfig):
+    name = "tertulia.randomization"
+    label = "randomization"
+    verbose_name = "randomization"

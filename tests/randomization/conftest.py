@@ -1,0 +1,43 @@
+"""A two-arm trial stratified on region and cohabiting, and men to assign."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tertulia.randomization.config import config_from_dict
+
+CONFIG: dict[str, Any] = {
+    "trial": "hablemos-test",
+    "arms": [{"name": "program"}, {"name": "control", "waitlist": True}],
+    "strata": {"region": ["lima", "norte"], "cohabiting": ["yes", "no"]},
+    "block_sizes": [4, 6, 8],
+    "seed": 20260301,
+    "cohorts": {"capacity": 4, "open_after_days": 7},
+}
+
+
+@pytest.fixture
+def design():  # type: ignore[no-untyped-def]
+    return config_from_dict(CONFIG)
+
+
+@pytest.fixture
+def trial(db, design):  # type: ignore[no-untyped-def]
+    from tertulia.randomization.services import trial_create
+
+    return trial_create(config=design)
+
+
+@pytest.fixture
+def men(db):  # type: ignore[no-untyped-def]
+    """make(n) -> n new participants."""
+    from tertulia.cohorts.services import participant_get_or_create
+
+    counter = iter(range(1, 1_000_000))
+
+    def make(n: int) -> list[Any]:
+        return [participant_get_or_create(phone=f"+51987{next(counter):06d}")[0] for _ in range(n)]
+
+    return make
