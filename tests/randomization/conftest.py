@@ -41,3 +41,18 @@ def men(db):  # type: ignore[no-untyped-def]
         return [participant_get_or_create(phone=f"+51987{next(counter):06d}")[0] for _ in range(n)]
 
     return make
+
+
+@pytest.fixture
+def at_day():  # type: ignore[no-untyped-def]
+    """Run on a simulated clock from 10:00 in Lima on 2 March 2026; yields the clock."""
+    import datetime as dt
+
+    from tertulia.core import clock
+
+    simulated = clock.SimulatedClock(
+        dt.datetime(2026, 3, 2, 10, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    )
+    previous = clock.use(simulated)
+    yield simulated
+    clock.use(previous)

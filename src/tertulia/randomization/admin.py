@@ -16,6 +16,8 @@ from django.utils.translation import gettext_lazy as _
 from tertulia.randomization.models import Assignment, Trial
 
 CONCEALED = _("concealed until final")
+# Fields that would tell a concealed arm if shown, sorted or filtered on.
+CONCEALED_FIELDS = frozenset({"arm", "slot", "block_index"})
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -74,6 +76,13 @@ class AssignmentAdmin(ReadOnly):
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).select_related("release")
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # The admin allows any lookup on a model's own fields in the URL (?arm=program), which
+        # would tell a concealed arm by the rows that remain.
+        if lookup.split("__")[0] in CONCEALED_FIELDS:
+            return False
+        return super().lookup_allowed(lookup, value, request)  # type: ignore[arg-type]
 
     @admin.display(description=_("arm"))
     def shown_arm(self, assignment: Assignment) -> str:

@@ -81,8 +81,11 @@ def assignment_make(
     try:
         with transaction.atomic():
             # The stratum row is the lock that serializes draws in one stratum (decision 0076).
-            Stratum.objects.bulk_create([Stratum(trial=trial, key=key)], ignore_conflicts=True)
-            cursor = Stratum.objects.select_for_update().get(trial=trial, key=key)
+            locked = Stratum.objects.select_for_update().filter(trial=trial, key=key)
+            cursor = locked.first()
+            if cursor is None:  # the stratum's first man; two first men may race to create it
+                Stratum.objects.bulk_create([Stratum(trial=trial, key=key)], ignore_conflicts=True)
+                cursor = locked.get()
             # Checked again under the lock: a concurrent call for the same man has committed.
             if existing := _assignment_of(trial, participant):
                 return existing
