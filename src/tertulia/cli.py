@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "safety": "tertulia.safety.cli:safety",
     "fake-whatsapp": "tertulia.messaging.channels.whatsapp.cli:fake_whatsapp",
     "channel": "tertulia.messaging.channels.whatsapp.cli:channel",
+    "randomization": "tertulia.randomization.cli:randomization",
 }
 
 
