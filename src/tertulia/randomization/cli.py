@@ -159,7 +159,8 @@ def waitlist(trial_name: str) -> None:
     from tertulia.cli import setup_django
 
     setup_django(migrate=True)
-    from tertulia.randomization.selectors import assignment_counts, waitlist as waiting
+    from tertulia.randomization.selectors import assignment_counts
+    from tertulia.randomization.selectors import waitlist as waiting
 
     trial = _trial(trial_name)
     counts = assignment_counts(trial=trial)
