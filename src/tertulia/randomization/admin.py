@@ -65,7 +65,15 @@ class FinalFilter(admin.SimpleListFilter):
 
 @admin.register(Assignment)
 class AssignmentAdmin(ReadOnly):
-    list_display = ("id", "trial", "participant", "stratum", "assigned_at", "shown_arm", "final")
+    list_display = (
+        "id",
+        "trial",
+        "participant",
+        "stratum_values",
+        "assigned_at",
+        "shown_arm",
+        "final",
+    )
     list_filter = ("trial", FinalFilter)
     list_select_related = ("trial", "release")
     date_hierarchy = "assigned_at"
@@ -83,6 +91,10 @@ class AssignmentAdmin(ReadOnly):
         if lookup.split("__")[0] in CONCEALED_FIELDS:
             return False
         return super().lookup_allowed(lookup, value, request)  # type: ignore[arg-type]
+
+    @admin.display(description=_("stratum"), ordering="stratum")
+    def stratum_values(self, assignment: Assignment) -> str:
+        return " · ".join(str(v) for v in assignment.strata.values()) or "—"
 
     @admin.display(description=_("arm"))
     def shown_arm(self, assignment: Assignment) -> str:

@@ -96,9 +96,14 @@ class Assignment(AppendOnly):
     """One man's allocation to an arm: the append-only assignment log. The arm is concealed
     until an AssignmentRelease makes the assignment final (decision 0077)."""
 
-    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="assignments")
+    trial = models.ForeignKey(
+        Trial, on_delete=models.PROTECT, related_name="assignments", verbose_name=_("trial")
+    )
     participant = models.ForeignKey(
-        Participant, on_delete=models.PROTECT, related_name="assignments"
+        Participant,
+        on_delete=models.PROTECT,
+        related_name="assignments",
+        verbose_name=_("participant"),
     )
     stratum = models.CharField(_("stratum"), max_length=255)
     strata = models.JSONField(_("strata"), help_text=_("The stratification fields' values."))
