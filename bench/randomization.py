@@ -56,13 +56,13 @@ def child(men: int, workers: int) -> None:
         ).values_list("pk", flat=True)
     )
     sequential, parallel = ids[:men], ids[men:]
-    strata = [{"region": r, "cohabiting": c} for r in CONFIG["strata"]["region"] for c in ("si", "no")]
+    strata = [
+        {"region": r, "cohabiting": c} for r in CONFIG["strata"]["region"] for c in ("si", "no")
+    ]
 
     started = time.perf_counter()
     for i, pk in enumerate(sequential):
-        assignment_make(
-            trial=trial, participant=Participant(pk=pk), strata=strata[i % len(strata)]
-        )
+        assignment_make(trial=trial, participant=Participant(pk=pk), strata=strata[i % len(strata)])
     one_worker = time.perf_counter() - started
 
     vendor = connection.vendor

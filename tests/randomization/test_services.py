@@ -160,3 +160,21 @@ def test_many_men_balance_per_stratum(trial, men) -> None:  # type: ignore[no-un
     for key in Assignment.objects.values_list("stratum", flat=True).distinct():
         arms = Counter(Assignment.objects.filter(stratum=key).values_list("arm", flat=True))
         assert abs(arms["program"] - arms["control"]) <= 4  # at most half the largest block
+
+
+@pytest.mark.django_db
+def test_a_trial_without_strata_has_one_sequence_and_extra_arms(men) -> None:  # type: ignore[no-untyped-def]
+    config = config_from_dict(
+        {
+            "trial": "sms-test",
+            "arms": [{"name": "program", "ratio": 2}, {"name": "control"}, {"name": "sms_only"}],
+            "block_sizes": [4, 8],
+            "seed": 5,
+        }
+    )
+    trial = trial_create(config=config)
+    made = [assignment_make(trial=trial, participant=m, strata={}) for m in men(40)]
+    assert {a.stratum for a in made} == {"all"}
+    counts = Counter(a.arm for a in made)
+    assert set(counts) == {"program", "control", "sms_only"}
+    assert abs(counts["program"] - 20) <= 4 and abs(counts["sms_only"] - 10) <= 2
