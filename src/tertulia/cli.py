@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "channel": "tertulia.messaging.channels.whatsapp.cli:channel",
     "community": "tertulia.community.cli:community",
     "prices": "tertulia.dashboard.prices_cli:prices",
+    "randomization": "tertulia.randomization.cli:randomization",
 }
 
 

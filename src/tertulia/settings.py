@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     # Safety before community: its triage must run (and hold a message) before any relay.
     "tertulia.safety",
     "tertulia.community",
+    "tertulia.randomization",
 ]
 
 MIDDLEWARE = [

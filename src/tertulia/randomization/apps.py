@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class RandomizationConfig(AppConfig):
+    name = "tertulia.randomization"
+    label = "randomization"
+    verbose_name = _("randomization")
