@@ -106,6 +106,19 @@ def write(phone: str, text: str) -> Message:
     return message
 
 
+def wrote_recently(phone: str) -> None:
+    """He wrote a moment ago (not routed): inside his 24-hour window, relays reach him at once."""
+    message_record_inbound(
+        Inbound(
+            channel="simulated",
+            address=phone,
+            provider_id=f"browser-{next(_ids)}",
+            received_at=clock.now(),
+            text="hola",
+        )
+    )
+
+
 def shoot(page: Any, name: str) -> None:
     """Save the page at the phone and the laptop size."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -137,6 +150,8 @@ def test_an_alert_appears_without_reload_and_is_resolved(page, live_server) -> N
 
 def test_a_held_post_is_approved_and_relayed(page, live_server, cohort) -> None:  # type: ignore[no-untyped-def]
     Cohort.objects.filter(pk=cohort.pk).update(moderation=Cohort.Moderation.PRE)
+    wrote_recently(MEN[0])
+    wrote_recently(MEN[2])
     write(MEN[1], "Hoy conversé con mi jerma sin gritar, bravazo")
     page.goto(f"{live_server.url}/inbox/")
     held = page.locator("article", has_text="sin gritar")

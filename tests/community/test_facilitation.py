@@ -12,8 +12,9 @@ from django.contrib.auth.models import Group
 
 from tertulia.cohorts.models import Cohort, Enrollment
 from tertulia.community.facilitation import ReplyRefused, private_reply_send
-from tertulia.community.models import CommunityPost, PrivateReply, QuickReply
+from tertulia.community.models import CommunityPost, PostDelivery, PrivateReply, QuickReply
 from tertulia.community.selectors import search
+from tertulia.core import clock
 from tertulia.messaging.models import Message, Outbox
 from tertulia.messaging.router import message_route
 from tertulia.messaging.services import Inbound, message_record_inbound
@@ -51,6 +52,19 @@ def cast(make_cohort, enroll):  # type: ignore[no-untyped-def]
         "men": mine_men,
         "their_man": their_man,
     }
+
+
+def wrote_an_hour_ago(phone: str) -> None:
+    """He wrote an hour ago (not routed): his 24-hour window is open now."""
+    message_record_inbound(
+        Inbound(
+            channel="simulated",
+            address=phone,
+            provider_id=f"in-{next(_ids)}",
+            received_at=clock.now() - dt.timedelta(hours=1),
+            text="hola",
+        )
+    )
 
 
 def write(phone: str, text: str, at: dt.datetime | None = None) -> Message:
@@ -115,6 +129,10 @@ def test_nothing_is_sent_to_a_man_who_asked_to_stop(cast) -> None:  # type: igno
 
 @pytest.mark.django_db
 def test_a_group_post_is_labelled_as_the_facilitators_and_relayed(client, cast) -> None:  # type: ignore[no-untyped-def]
+    inside, outside = cast["men"]
+    # Only the first man wrote in the last 24 hours: he gets the post at once, the other in his
+    # digest.
+    wrote_an_hour_ago(MINE[0])
     client.force_login(cast["facilitator"])
     response = client.post(
         f"/inbox/cohorts/{cast['mine'].pk}/post/", {"text": "Buenas noches, patas"}
@@ -122,10 +140,10 @@ def test_a_group_post_is_labelled_as_the_facilitators_and_relayed(client, cast) 
     assert response.status_code == 200
     post = CommunityPost.objects.get()
     assert post.facilitator == cast["facilitator"] and post.status == CommunityPost.Status.RELAYED
-    bodies = sorted((o.participant_id, o.body) for o in Outbox.objects.filter(step__isnull=True))
-    assert bodies == sorted(
-        (m.participant_id, "*Facilitador:* Buenas noches, patas") for m in cast["men"]
-    )
+    bodies = [(o.participant_id, o.body) for o in Outbox.objects.filter(step__isnull=True)]
+    assert bodies == [(inside.participant_id, "*Facilitador:* Buenas noches, patas")]
+    owed = PostDelivery.objects.get(enrollment=outside)
+    assert owed.post == post and owed.outbox is None
     assert AuditLog.objects.filter(action="post.create", actor=cast["facilitator"]).count() == 1
 
 
@@ -261,6 +279,7 @@ def test_an_approved_post_and_a_private_reply_are_sent_at_once(
     Cohort.objects.filter(pk=cast["mine"].pk).update(moderation=Cohort.Moderation.PRE)
     write(MINE[0], "Pregunta para el grupo")
     post = CommunityPost.objects.get()
+    wrote_an_hour_ago(MINE[1])
     client.force_login(cast["facilitator"])
     with django_capture_on_commit_callbacks(execute=True):
         client.post(f"/inbox/posts/{post.pk}/approve/")
