@@ -141,6 +141,8 @@ TERTULIA_REPORTS_DIR = VAR_DIR / "reports"
 # The program a new number is screened for when his first message names no ad (blank: only
 # men who come from an ad variant are screened; the others wait for a person).
 TERTULIA_RECRUITMENT_PROGRAM = os.environ.get("TERTULIA_RECRUITMENT_PROGRAM", "")
+# The trial that men who finish the baseline are randomized into (its name); default: the last.
+TERTULIA_TRIAL = os.environ.get("TERTULIA_TRIAL", "")
 TERTULIA_CONTENT_DIR = Path(os.environ.get("TERTULIA_CONTENT_DIR", Path.cwd() / "content"))
 
 LOGGING = {

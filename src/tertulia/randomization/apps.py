@@ -6,3 +6,6 @@ class RandomizationConfig(AppConfig):
     name = "tertulia.randomization"
     label = "randomization"
     verbose_name = _("randomization")
+
+    def ready(self) -> None:
+        from tertulia.randomization import receivers  # noqa: F401
