@@ -57,6 +57,21 @@ class ChannelError(Exception):
         self.retry_at = retry_at
 
 
+def batch_channel(outbounds: Sequence[Outbound], provider: str) -> str:
+    """The one configured channel ("whatsapp:peru") a batch is sent on, read from its Message
+    rows: the sender groups each batch by channel, so a mixed batch is a bug."""
+    from tertulia.messaging.models import Message
+
+    channels = set(
+        Message.objects.filter(pk__in=[o.message_id for o in outbounds]).values_list(
+            "channel", flat=True
+        )
+    )
+    if len(channels) != 1:
+        raise ChannelError(f"a {provider} batch must come from one channel", permanent=True)
+    return channels.pop()
+
+
 class Channel(Protocol):
     kind: str
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from django.urls import reverse
 from django.utils import timezone
 
-from tertulia.messaging.channel import ChannelError, Outbound, SendResult
+from tertulia.messaging.channel import ChannelError, Outbound, SendResult, batch_channel
 from tertulia.messaging.models import Message, TwilioConfig
 
 from ..whatsapp.errors import Action
@@ -135,14 +135,7 @@ class TwilioSMSChannel:
     def send_many(self, outbounds: Sequence[Outbound]) -> list[SendResult | ChannelError]:
         if not outbounds:
             return []
-        channels = set(
-            Message.objects.filter(pk__in=[o.message_id for o in outbounds]).values_list(
-                "channel", flat=True
-            )
-        )
-        if len(channels) != 1:
-            raise ChannelError("a Twilio batch must come from one channel", permanent=True)
-        config = config_for(channels.pop())
+        config = config_for(batch_channel(outbounds, "Twilio"))
         if config.paused:
             return [ChannelError(f"channel {config.channel} is paused")] * len(outbounds)
         client = client_for(config)

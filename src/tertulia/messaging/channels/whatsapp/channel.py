@@ -23,7 +23,7 @@ from typing import Any
 from django.utils import timezone
 
 from tertulia.core import clock
-from tertulia.messaging.channel import ChannelError, Outbound, SendResult
+from tertulia.messaging.channel import ChannelError, Outbound, SendResult, batch_channel
 from tertulia.messaging.models import ChannelConfig, MediaUpload, Message, WebhookEvent
 from tertulia.messaging.ratelimit import LATE_AFTER, PacedError, pace, reserve_for
 
@@ -224,14 +224,7 @@ class WhatsAppChannel:
     def send_many(self, outbounds: Sequence[Outbound]) -> list[SendResult | ChannelError]:
         if not outbounds:
             return []
-        channels = set(
-            Message.objects.filter(pk__in=[o.message_id for o in outbounds]).values_list(
-                "channel", flat=True
-            )
-        )
-        if len(channels) != 1:
-            raise ChannelError("a WhatsApp batch must come from one channel", permanent=True)
-        config = config_for(channels.pop())
+        config = config_for(batch_channel(outbounds, "WhatsApp"))
         if config.paused:
             return [ChannelError(f"channel {config.channel} is paused")] * len(outbounds)
         client = client_for(config)
