@@ -5,6 +5,7 @@
     tertulia recruit campaign list
     tertulia recruit variant add --campaign Lanzamiento --name "A humor" --cost 300
     tertulia recruit links --campaign Lanzamiento --out links/
+    tertulia recruit report --campaign Lanzamiento --compare HEP-AAAA HEP-BBBB --out funnel/
 
 `links` prints, per variant, its code, click-to-WhatsApp link and UTM-tagged landing link, and
 writes its QR codes (PNG and SVG) into --out.

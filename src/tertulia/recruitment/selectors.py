@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q
@@ -99,15 +100,17 @@ def funnel_counts(campaign: Campaign | None = None) -> FunnelCounts:
         .annotate(**aggregates)
         .order_by()
     )
-    found = {row["variant__code"] or UNATTRIBUTED: row for row in rows}
+    found: dict[str, dict[str, Any]] = {
+        row["variant__code"] or UNATTRIBUTED: dict(row) for row in rows
+    }
     result = FunnelCounts()
     for item in variants:
-        row = found.pop(item.code, {})
+        row: dict[str, Any] = found.pop(item.code, {})
         result.by_variant[item.code] = {stage: int(row.get(stage, 0)) for stage in STAGES}
         result.costs[item.code] = float(item.cost)
         result.names[item.code] = item.name
         result.currency = item.campaign.currency
-    for code, row in found.items():  # men whose variant is outside `variants`: unattributed
-        result.by_variant[code] = {stage: int(row[stage]) for stage in STAGES}
+    for code, rest in found.items():  # men whose variant is outside `variants`: unattributed
+        result.by_variant[code] = {stage: int(rest[stage]) for stage in STAGES}
         result.names[code] = code
     return result
