@@ -5,6 +5,7 @@
     tertulia recruit campaign list
     tertulia recruit variant add --campaign Lanzamiento --name "A humor" --cost 300
     tertulia recruit links --campaign Lanzamiento --out links/
+    tertulia recruit report --campaign Lanzamiento --compare HEP-AAAA HEP-BBBB --out funnel/
 
 `links` prints, per variant, its code, click-to-WhatsApp link and UTM-tagged landing link, and
 writes its QR codes (PNG and SVG) into --out.
@@ -12,6 +13,7 @@ writes its QR codes (PNG and SVG) into --out.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +173,117 @@ def links(campaign_name: str | None, program_slug: str | None, out: Path | None)
             png.write_bytes(found.qr_png)
             svg.write_text(found.qr_svg, encoding="utf-8")
             click.echo(f"  QR:       {png} {svg}")
+
+
+def _percent(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:.0%}"
+
+
+def _money(value: float | None, currency: str) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:,.2f} {currency}"
+
+
+@recruit.command()
+@click.option("--campaign", "campaign_name", default=None, help="Only this campaign.")
+@click.option("--program", "program_slug", default=None, help="When two programs share a name.")
+@click.option(
+    "--compare",
+    nargs=2,
+    default=None,
+    metavar="CODE_A CODE_B",
+    help="Test whether two variants convert differently, stage by stage.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the funnel plots (one PNG per variant and overall).",
+)
+def report(
+    campaign_name: str | None,
+    program_slug: str | None,
+    compare: tuple[str, str] | None,
+    out: Path | None,
+) -> None:
+    """The recruitment funnel per ad variant and overall, with Wilson 95% intervals and costs."""
+    _django()
+    from tertulia.randomization.funnel_stats import (
+        LABELS,
+        OVERALL,
+        STAGES,
+        FunnelError,
+        funnel_png,
+        funnel_table,
+    )
+    from tertulia.recruitment.selectors import funnel_counts
+
+    found = _campaign(campaign_name, program_slug) if campaign_name else None
+    counts = funnel_counts(found)
+    if not counts.by_variant:
+        raise click.ClickException(
+            "no ad variants and no screenings yet: "
+            "add a variant with 'tertulia recruit variant add'"
+        )
+    if compare:
+        unknown = [code for code in compare if code not in counts.by_variant]
+        if unknown:
+            raise click.ClickException(
+                f"unknown variant code {', '.join(unknown)} (known: {', '.join(counts.by_variant)})"
+            )
+    try:
+        table = funnel_table(counts.by_variant, counts.costs)
+    except FunnelError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for name, rows in table.groupby("variant", sort=False):
+        title = "Overall" if name == OVERALL else f"{name}  {counts.names.get(str(name), '')}"
+        click.echo(title.rstrip())
+        click.echo(f"  {'Stage':<16}{'Men':>6}  {'From start':>10}  Wilson 95% CI")
+        for row in rows.itertuples():
+            interval = (
+                "—"
+                if math.isnan(row.from_start_low)
+                else f"{row.from_start_low:.1%}–{row.from_start_high:.1%}"
+            )
+            click.echo(
+                f"  {LABELS[row.stage]:<16}{row.count:>6}  {_percent(row.from_start):>10}  "
+                f"{interval}"
+            )
+        first = rows.iloc[0]
+        click.echo(
+            f"  Cost {_money(first.cost, counts.currency)}; per randomized man "
+            f"{_money(first.cost_per_enrolled, counts.currency)}; per completer "
+            f"{_money(first.cost_per_completer, counts.currency)}"
+        )
+        click.echo("")
+    if compare:
+        _compare_echo(counts.by_variant, *compare)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        overall = {
+            s: int(table[(table.variant == OVERALL) & (table.stage == s)]["count"].iloc[0])
+            for s in STAGES
+        }
+        plots = {**counts.by_variant, OVERALL: overall}
+        for name, stage_counts in plots.items():
+            path = out / f"funnel-{name}.png"
+            title = "Overall" if name == OVERALL else f"{name} {counts.names.get(name, '')}"
+            path.write_bytes(funnel_png(stage_counts, title=title.strip()))
+            click.echo(f"Wrote {path}")
+
+
+def _compare_echo(by_variant: dict[str, dict[str, int]], code_a: str, code_b: str) -> None:
+    from tertulia.randomization.funnel_stats import LABELS, STAGES, FunnelError, compare
+
+    a, b = by_variant[code_a], by_variant[code_b]
+    click.echo(f"{code_a} vs {code_b}: conversion from the stage before (difference, 95% CI)")
+    for before, stage in zip(STAGES, STAGES[1:], strict=False):
+        try:
+            result = compare((a[stage], a[before]), (b[stage], b[before]))
+        except FunnelError:
+            click.echo(f"  {LABELS[stage]:<16}not enough men at '{LABELS[before]}' to compare")
+            continue
+        click.echo(
+            f"  {LABELS[stage]:<16}{result.rate_a:.0%} vs {result.rate_b:.0%}  "
+            f"diff {result.difference:+.1%} [{result.low:+.1%}, {result.high:+.1%}]  "
+            f"{result.method} p={result.p_value:.3f}"
+        )
