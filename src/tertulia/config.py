@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -19,7 +20,7 @@ def var_dir() -> Path:
     return path
 
 
-def _key_file(name: str, make: callable) -> str:  # type: ignore[valid-type]
+def _key_file(name: str, make: Callable[[], str]) -> str:
     """Return the key stored in var/<name>, creating it (mode 0600) when missing."""
     path = var_dir() / name
     if not path.exists():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from typing import TYPE_CHECKING
 
 import phonenumbers
 from django.db import IntegrityError, transaction
@@ -11,6 +12,9 @@ from django.db import IntegrityError, transaction
 from tertulia.cohorts.models import DEFAULT_TIMEZONE, Cohort, Enrollment, Participant
 from tertulia.core.crypto import lookup_hash
 from tertulia.programs.models import Curriculum
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class InvalidPhoneNumber(ValueError):
@@ -87,7 +91,7 @@ def cohort_create(
     send_time: dt.time = dt.time(19, 0),
     capacity: int = 50,
     channel: str = "simulated",
-    facilitator: object | None = None,
+    facilitator: User | None = None,
 ) -> Cohort:
     return Cohort.objects.create(
         program=curriculum.program,

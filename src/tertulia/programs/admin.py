@@ -11,7 +11,7 @@ class ProgramAdmin(admin.ModelAdmin):
 class DayInline(admin.TabularInline):
     model = Day
     extra = 0
-    fields = ["number", "topic", "title"]
+    fields = ("number", "topic", "title")
     readonly_fields = fields
     can_delete = False
 

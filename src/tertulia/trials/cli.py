@@ -7,8 +7,13 @@ without the platform's database.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
+
+if TYPE_CHECKING:
+    from tertulia.trials.analysis import power as pw
+    from tertulia.trials.analysis.plan import SeType
 
 DEFAULT_DEMO_DIR = Path("var/reports/trial-demo")
 
@@ -116,12 +121,12 @@ def analyze(
             if any(flags):
                 raise click.UsageError("give either --plan or the column flags, not both")
             plan = load_plan(plan_path)
-            overrides = {
-                k: v
-                for k, v in (("seed", seed), ("permutations", permutations), ("se_type", se_type))
-                if v is not None
-            }
-            plan = replace(plan, **overrides)
+            if seed is not None:
+                plan = replace(plan, seed=seed)
+            if permutations is not None:
+                plan = replace(plan, permutations=permutations)
+            if se_type is not None:
+                plan = replace(plan, se_type=cast("SeType", se_type))
         else:
             if not treatment or not outcomes:
                 raise click.UsageError("without --plan, --treatment and --outcome are required")
@@ -213,8 +218,8 @@ def power(
             r2=r2,
             cluster_size=cluster_size,
             icc=icc,
-            clustered_arms=clustered_arms,
-        )  # type: ignore[arg-type]
+            clustered_arms=cast("pw.ClusteredArms", clustered_arms),
+        )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     treat_deff = design.design_effect("treatment")

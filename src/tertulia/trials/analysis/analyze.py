@@ -281,7 +281,7 @@ def _run_analysis(
             },
         },
     }
-    return finite(results, warnings=results["warnings"])
+    return finite(results, warnings=warnings.messages)
 
 
 def _controls_basis(

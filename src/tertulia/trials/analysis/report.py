@@ -281,8 +281,8 @@ def render_html(results: dict[str, Any], figures: dict[str, Path | None], out: P
         + _table(["Outcome", "Classical", "HC1", "HC2", "Cluster (CR1)"], alt_rows)
         + "</details>"
     )
-    if figures.get("coefficients"):
-        parts.append(_img(figures["coefficients"], out, "Coefficient plot"))
+    if (figure := figures.get("coefficients")) is not None:
+        parts.append(_img(figure, out, "Coefficient plot"))
 
     parts.append("<h2>Baseline balance</h2>")
     bal_rows = balance_rows(results)
@@ -316,8 +316,8 @@ def render_html(results: dict[str, Any], figures: dict[str, Path | None], out: P
                 )
                 + "</p>"
             )
-    if figures.get("balance"):
-        parts.append(_img(figures["balance"], out, "Balance plot"))
+    if (figure := figures.get("balance")) is not None:
+        parts.append(_img(figure, out, "Balance plot"))
 
     attrition = results.get("attrition")
     if attrition:
@@ -347,8 +347,8 @@ def render_html(results: dict[str, Any], figures: dict[str, Path | None], out: P
                 )
                 + "</p>"
             )
-        if figures.get("attrition"):
-            parts.append(_img(figures["attrition"], out, "Attrition plot"))
+        if (figure := figures.get("attrition")) is not None:
+            parts.append(_img(figure, out, "Attrition plot"))
 
     if results["indices"]:
         parts.append("<h2>Index weights</h2>")
