@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from django.conf import settings
 
 from tertulia.cli import main
 from tertulia.cohorts.models import Enrollment
@@ -56,6 +57,11 @@ def test_the_demo_prints_the_funnel_and_writes_the_report(mini_path: Path, tmp_p
     assert (tmp_path / "report" / "retention.png").read_bytes().startswith(b"\x89PNG")
     html = (tmp_path / "report" / "report.html").read_text()
     assert 'src="retention.png"' in html and "Demo 1" in html
+
+    # The facilitator's password is printed with the file that keeps it, wherever var/ is.
+    kept = settings.VAR_DIR / "facilitador-password.txt"
+    assert f"also in {kept}" in output.replace("\n", "")
+    assert kept.read_text().strip() in output
 
     # Every man's state is one the engine can reach, and what was sent went out once.
     states = set(Enrollment.objects.values_list("state", flat=True))

@@ -27,8 +27,9 @@ def serve(host: str, port: int, no_worker: bool) -> None:
         password = secrets.token_urlsafe(12)
         users.objects.create_superuser("admin", "", password)
         # Printed once so a new operator can log in; change it in the admin.
-        click.echo(f"Created user 'admin' with password: {password}")
-        (settings.VAR_DIR / "admin-password.txt").write_text(password + "\n")
+        password_file = settings.VAR_DIR / "admin-password.txt"
+        password_file.write_text(password + "\n")
+        click.echo(f"Created user 'admin' with password: {password} (also in {password_file})")
     if not no_worker:
         from tertulia import clockwork
         from tertulia.messaging.worker import run_forever, start_ticker

@@ -157,8 +157,9 @@ def demo(
     credentials = "password unchanged"
     if password:
         # Kept where the operator's admin password is kept, so a new user can find it again.
-        (settings.VAR_DIR / "facilitador-password.txt").write_text(password + "\n")
-        credentials = f"password {password}, also in var/facilitador-password.txt"
+        password_file = settings.VAR_DIR / "facilitador-password.txt"
+        password_file.write_text(password + "\n")
+        credentials = f"password {password}, also in {password_file}"
     console.print(
         f"Facilitator of the demo cohorts: '{facilitator.get_username()}' ({credentials}). "
         'Write as a simulated man: tertulia community say "text" (see --help)'
