@@ -105,8 +105,8 @@ def settle(fake: object, timeout: float) -> None:
         if getattr(settings, "REDIS_URL", None):
             import django_rq
 
-            queue = django_rq.get_queue("default")
-            busy = bool(queue.count or queue.started_job_registry.count)
+            queues = [django_rq.get_queue(name) for name in settings.RQ_QUEUES]
+            busy = any(q.count or q.started_job_registry.count for q in queues)
         else:
             from django_tasks_db.models import DBTaskResult
 

@@ -19,7 +19,7 @@ from tertulia.messaging.ratelimit import inbound_count
 from tertulia.messaging.services import (
     Inbound,
     StatusUpdate,
-    message_receive,
+    message_record_inbound,
     message_statuses_update,
 )
 
@@ -153,7 +153,14 @@ def _pricing_record(channel: str, statuses: list[StatusEvent]) -> None:
 
 def webhook_event_process(event_id: int) -> dict[str, int]:
     """Apply one stored webhook body: record each inbound message once and route it, apply
-    each status. Idempotent: a processed event is skipped, and every write dedupes."""
+    each status. Idempotent: a processed event is skipped, and every write dedupes.
+
+    The event's messages are routed here, and their answers sent, rather than in one more
+    task each (bench/relay.py: every hop between a man's post and the others' phones costs a
+    queue round trip); when the body holds several, all but the first go to routing tasks
+    first, so idle workers share them. The event is marked processed only after its messages
+    are routed or handed on: a crash before that leaves it pending and the next pass routes
+    them (routing is idempotent)."""
     event = WebhookEvent.objects.filter(pk=event_id).first()
     if event is None or event.processed_at is not None:
         return {"inbound": 0, "statuses": 0}
@@ -161,14 +168,18 @@ def webhook_event_process(event_id: int) -> dict[str, int]:
     parsed = parse_envelope(event.body.encode("utf-8"))
     writers: set[int] = set()
     received = 0
+    to_route: list[int] = []
     for inbound in parsed.inbound:
-        message, created = message_receive(inbound_from_event(inbound, event.channel, now), now=now)
+        message, created = message_record_inbound(inbound_from_event(inbound, event.channel, now))
         received += created
         if message.participant_id:
             writers.add(message.participant_id)
+        if message.status == Message.Status.RECEIVED and message.pk not in to_route:
+            to_route.append(message.pk)
     _apply_statuses(event.channel, parsed.statuses, now)
     # He wrote, so his window is open: what waited for it goes now.
     outbox_release_held(participant_ids=writers, channel=event.channel, now=now)
+    _route_received(to_route, now)
     problems = list(parsed.problems)
     for inbound in parsed.inbound:
         problems += [f"message type {inbound.type}: error {e.code}" for e in inbound.errors]
@@ -180,6 +191,25 @@ def webhook_event_process(event_id: int) -> dict[str, int]:
             "webhook event %s on %s: %d problem(s)", event.pk, event.channel, len(parsed.problems)
         )
     return {"inbound": len(parsed.inbound), "statuses": len(parsed.statuses)}
+
+
+def _route_received(message_ids: list[int], now: dt.datetime) -> None:
+    """Route the first message here and send what it produced; hand the others to routing
+    tasks (enqueued first, so another worker can start on them meanwhile). A routing error
+    does not fail the whole event (its statuses are applied): the message goes to a routing
+    task of its own, where the error shows in the task's result."""
+    from tertulia.messaging.tasks import message_route_and_send, route_inbound_task
+
+    if not message_ids:
+        return
+    first, *rest = message_ids
+    for message_id in rest:
+        route_inbound_task.enqueue(message_id, now.isoformat())
+    try:
+        message_route_and_send(message_id=first, now=now)
+    except Exception:
+        logger.exception("routing message %s failed; left to a routing task", first)
+        route_inbound_task.enqueue(first, now.isoformat())
 
 
 def webhook_events_process_pending(*, channel: str | None = None, limit: int = 1000) -> int:
