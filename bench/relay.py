@@ -165,6 +165,7 @@ def run(
     connection.close()
 
     latencies: list[float] = []
+    firsts: list[float] = []  # to the first copy accepted: routing's share of the latency
     missing = 0
     started = time.perf_counter()
     with (
@@ -175,6 +176,7 @@ def run(
             webhook_url=f"{site}/webhooks/whatsapp/{CHANNEL}/",
             seed=7,
             statuses=statuses,
+            log_path=os.environ.get("RELAY_BENCH_FAKE_LOG") or None,
         ) as fake,
     ):
         ChannelConfig.objects.update_or_create(
@@ -203,23 +205,33 @@ def run(
                 expected = seen + len(numbers) * (members - 1)
                 fake.log.wait_for(expected, timeout=60)
                 last: dict[str, float] = {}
+                first: dict[str, float] = {}
                 count: dict[str, int] = {}
                 for entry in fake.log.entries()[seen:]:
                     body = str(entry.payload.get("text", {}).get("body", ""))
                     for token in sent_at:
                         if f"({token})" in body:
                             last[token] = max(last.get(token, 0.0), entry.received_at)
+                            first[token] = min(
+                                first.get(token, entry.received_at), entry.received_at
+                            )
                             count[token] = count.get(token, 0) + 1
                 for token, t0 in sent_at.items():
                     if r < 0:
                         continue
                     if count.get(token, 0) == members - 1:
                         latencies.append(last[token] - t0)
+                        firsts.append(first[token] - t0)
                     else:
                         missing += 1
                 seen = len(fake.log)
                 slowest = max(last.values(), default=0.0) - min(sent_at.values())
-                print(f"round {r + 1}/{rounds}: slowest post {slowest:.2f} s", flush=True)
+                starts = sorted(first[t] - sent_at[t] for t in first)
+                print(
+                    f"round {r + 1}/{rounds}: slowest post {slowest:.2f} s; first copies after "
+                    + " ".join(f"{x:.2f}" for x in starts),
+                    flush=True,
+                )
                 settle(fake, timeout=120)
                 time.sleep(gap)
         finally:
@@ -232,6 +244,7 @@ def run(
         "vendor": vendor,
         "queue": "RQ (Redis)" if os.environ.get("REDIS_URL") else "database",
         "latencies": latencies,
+        "firsts": firsts,
         "missing": missing,
         "setup_seconds": setup_seconds,
         "seconds": time.perf_counter() - started,

@@ -31,6 +31,9 @@ class Outbound:
     language: str = "es-PE"
     # For a service message: the registry's template to send instead outside his 24-hour window.
     template: str = ""
+    # The provider's id of a message in his chat that this one answers (WhatsApp shows it
+    # quoted above it): a relayed answer quotes the copy of the post he received.
+    reply_to: str = ""
 
 
 @dataclass(frozen=True)

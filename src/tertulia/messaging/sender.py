@@ -58,6 +58,7 @@ def outbound_for(row: Outbox, message: Message) -> Outbound:
             language=participant.language,
             template=row.template,
         )
+    reply_to = str((row.content or {}).get("reply_to", ""))
     if step is None and row.content and row.content.get("media_id"):
         return Outbound(
             message_id=message.pk,
@@ -68,6 +69,7 @@ def outbound_for(row: Outbox, message: Message) -> Outbound:
             media_mime=str(row.content.get("mime", "")),
             language=participant.language,
             template=row.template,
+            reply_to=reply_to,
         )
     if step is None:
         return Outbound(
@@ -77,6 +79,7 @@ def outbound_for(row: Outbox, message: Message) -> Outbound:
             text=row.body,
             language=participant.language,
             template=row.template,
+            reply_to=reply_to,
         )
     if step.kind == Step.Kind.CHECKIN:
         # Button ids carry the step, so an answer finds its question even days later.

@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 from collections import defaultdict
 
+from django.db import transaction
 from django.db.models import Q
 
 from tertulia.core import clock
@@ -195,21 +196,26 @@ def webhook_event_process(event_id: int) -> dict[str, int]:
 
 def _route_received(message_ids: list[int], now: dt.datetime) -> None:
     """Route the first message here and send what it produced; hand the others to routing
-    tasks (enqueued first, so another worker can start on them meanwhile). A routing error
-    does not fail the whole event (its statuses are applied): the message goes to a routing
-    task of its own, where the error shows in the task's result."""
+    tasks (enqueued first, so another worker can start on them meanwhile). Inside a caller's
+    transaction (reconciliation during a send) every message goes to a routing task after
+    commit, so that no transaction stays open over HTTP calls. A routing error does not fail
+    the whole event (its statuses are applied): the message goes to a routing task of its
+    own, where the error shows in the task's result."""
     from tertulia.messaging.tasks import message_route_and_send, route_inbound_task
 
-    if not message_ids:
+    inline = bool(message_ids) and not transaction.get_connection().in_atomic_block
+    handed_on = message_ids[1:] if inline else message_ids
+    for message_id in handed_on:
+        transaction.on_commit(
+            lambda m=message_id: route_inbound_task.enqueue(m, now.isoformat())  # type: ignore[misc]
+        )
+    if not inline:
         return
-    first, *rest = message_ids
-    for message_id in rest:
-        route_inbound_task.enqueue(message_id, now.isoformat())
     try:
-        message_route_and_send(message_id=first, now=now)
+        message_route_and_send(message_id=message_ids[0], now=now)
     except Exception:
-        logger.exception("routing message %s failed; left to a routing task", first)
-        route_inbound_task.enqueue(first, now.isoformat())
+        logger.exception("routing message %s failed; left to a routing task", message_ids[0])
+        route_inbound_task.enqueue(message_ids[0], now.isoformat())
 
 
 def webhook_events_process_pending(*, channel: str | None = None, limit: int = 1000) -> int:
