@@ -232,8 +232,7 @@ def test_an_answer_quotes_natively_the_copy_each_member_received(cohort) -> None
     outbox_send_batch(now=lima(START, 20, 1))
     first = CommunityPost.objects.get()
     received = {
-        phone: Message.objects.get(outbox=copy_of(phone, first)).provider_id
-        for phone in PHONES[1:]
+        phone: Message.objects.get(outbox=copy_of(phone, first)).provider_id for phone in PHONES[1:]
     }
     assert all(received.values())
     write(PHONES[1], "A mí también me sirve", payload={"context_id": received[PHONES[1]]})

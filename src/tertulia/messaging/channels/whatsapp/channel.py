@@ -113,6 +113,8 @@ def clients_close() -> None:
     with _clients_lock:
         while _clients:
             _clients.popitem()[1].close()
+    with _reuploaded_lock:
+        _reuploaded.clear()
 
 
 # -- media ---------------------------------------------------------------------------------------
@@ -159,7 +161,7 @@ def media_id_for(config: ChannelConfig, client: CloudAPIClient, path: Path, mime
 # Meta's answers when a media id it gave us cannot be sent on (expired, or not one this number
 # may send): the relay then downloads the file once and uploads it again (media_reupload).
 MEDIA_REFUSED = frozenset({"131052", "131053"})
-_reuploaded: dict[tuple[str, str], tuple[str, dt.datetime]] = {}
+_reuploaded: dict[tuple[str, str, str], tuple[str, dt.datetime]] = {}
 _reuploaded_lock = threading.Lock()
 
 
@@ -168,7 +170,7 @@ def media_reupload(config: ChannelConfig, client: CloudAPIClient, media_id: str)
     member's voice note or image relayed by reference): the file is downloaded and uploaded
     again, once per channel (MediaUpload, by content), and remembered in this process. None
     when Meta no longer has the file: nothing is left to relay."""
-    key = (config.channel, media_id)
+    key = (config.channel, config.base_url, media_id)
     now = timezone.now()
     with _reuploaded_lock:
         known = _reuploaded.get(key)
