@@ -72,6 +72,7 @@ def outbound_for(row: Outbox, message: Message) -> Outbound:
             reply_to=reply_to,
         )
     if step is None:
+        values = (row.content or {}).get("template_values") or {}
         return Outbound(
             message_id=message.pk,
             to=participant.phone,
@@ -80,6 +81,7 @@ def outbound_for(row: Outbox, message: Message) -> Outbound:
             language=participant.language,
             template=row.template,
             reply_to=reply_to,
+            template_values={str(k): str(v) for k, v in values.items()},
         )
     if step.kind == Step.Kind.CHECKIN:
         # Button ids carry the step, so an answer finds its question even days later.

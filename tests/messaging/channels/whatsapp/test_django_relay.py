@@ -12,11 +12,16 @@ import pytest
 from django.utils import timezone
 
 from tertulia.cohorts.models import Cohort
+from tertulia.community.digest import community_digest_due
+from tertulia.community.models import CommunityPost
 from tertulia.messaging.channels.whatsapp.client import CloudAPIClient
 from tertulia.messaging.channels.whatsapp.processing import webhook_event_process
-from tertulia.messaging.models import MediaUpload, Message, Outbox, WebhookEvent
+from tertulia.messaging.channels.whatsapp.templates import templates_load
+from tertulia.messaging.models import ChannelConfig, MediaUpload, Message, Outbox, WebhookEvent
+from tertulia.messaging.sender import outbox_send_batch
 
 from .conftest import CHANNEL, TOKEN, envelope, text_message
+from .test_templates import REGISTRY
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -146,3 +151,24 @@ def test_media_meta_no_longer_has_fails_visibly(community, fake, photo_id) -> No
     webhook_event_process(arrives(photo_message(photo_id)))
     assert len(fake.log) == 0
     assert set(Outbox.objects.values_list("status", flat=True)) == {Outbox.Status.FAILED}
+
+
+def test_the_digest_invitation_names_the_posts_waiting_and_his_group(community, fake) -> None:  # type: ignore[no-untyped-def]
+    """Outside his window a man owed posts is invited back by the `community_digest` template,
+    with how many posts wait and his community's name, never anything about him."""
+    ChannelConfig.objects.filter(name="test").update(service_window=True)
+    templates_load(channel="test", path=REGISTRY)
+    away = Message.objects.get(provider_id="wamid.earlier2")
+    Message.objects.filter(pk=away.pk).update(created_at=timezone.now() - dt.timedelta(days=2))
+    for n, text in enumerate(["Hoy respiré", "Yo también"]):
+        webhook_event_process(arrives(text_message(MEN[n], text, f"wamid.p{n}", now_ts())))
+    assert CommunityPost.objects.count() == 2
+    seen = len(fake.log)
+    assert community_digest_due(timezone.now()).invited == 1
+    outbox_send_batch(now=timezone.now())
+    sent = copies(fake, seen)
+    assert set(sent) == {MEN[2]}
+    template = sent[MEN[2]]["template"]
+    assert template["name"] == "community_digest"
+    parameters = [p["text"] for p in template["components"][0]["parameters"]]
+    assert parameters == ["2", "Cohorte A"]
