@@ -217,7 +217,7 @@ def _thread_context(enrollment: Enrollment) -> dict[str, object]:
     }
 
 
-def _items_of(user: Any, enrollment: Enrollment) -> list[tuple[str, int]]:
+def _items_of(user: Any, enrollment: Enrollment) -> list[tuple[InboxSeen.Kind, int]]:
     """The inbox items about one man: opening his thread is seeing them."""
     alerts, held, waiting = _lists(user)
     return (
