@@ -77,6 +77,11 @@ def _rq_worker():  # type: ignore[no-untyped-def]
     from tertulia.messaging.tasks import INTERACTIVE_QUEUE
 
     class Worker(SimpleWorker):
+        def _install_signal_handlers(self) -> None:
+            # `tertulia serve` runs the worker in a thread, where signals cannot be handled.
+            if threading.current_thread() is threading.main_thread():
+                super()._install_signal_handlers()
+
         def execute_job(self, job, queue):  # type: ignore[no-untyped-def]
             # What Django does around a request: a connection that broke or aged is
             # replaced, not reused by every later job.
