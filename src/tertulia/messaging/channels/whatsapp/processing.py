@@ -147,9 +147,12 @@ def _pricing_record(channel: str, statuses: list[StatusEvent]) -> None:
         values: dict[str, object] = {"pricing_category": category[:40]}
         if billable is not None:
             values["billable"] = billable
+        # Each of a message's statuses (sent, delivered, read) repeats its pricing: only the
+        # first changes the row, the others must not write it again.
+        unchanged = Q(**values)
         Message.objects.filter(
             channel=channel, direction=Message.Direction.OUT, provider_id__in=provider_ids
-        ).update(**values)
+        ).exclude(unchanged).update(**values)
 
 
 def webhook_event_process(event_id: int) -> dict[str, int]:
