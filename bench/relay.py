@@ -20,6 +20,9 @@ they share one in Redis.
     python bench/relay.py [--rounds 10] [--cohorts 20] [--members 50] [--workers 2]
     python bench/relay.py --redis-url redis://127.0.0.1:6379/N   # RQ; that Redis db is emptied
 
+RELAY_BENCH_FAKE_LOG=FILE keeps the fake's log of accepted sends (JSONL, without bodies), to
+see how a burst's sends were spread over time.
+
 It runs on a PostgreSQL database of its own (created and dropped: tertulia_relay_bench), or on
 the scratch database given with --database-url (emptied first; never your DATABASE_URL by
 accident). Without PostgreSQL it runs on a temporary SQLite file with one worker.
