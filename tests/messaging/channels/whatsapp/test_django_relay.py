@@ -172,3 +172,14 @@ def test_the_digest_invitation_names_the_posts_waiting_and_his_group(community, 
     assert template["name"] == "community_digest"
     parameters = [p["text"] for p in template["components"][0]["parameters"]]
     assert parameters == ["2", "Cohorte A"]
+
+
+def test_a_batch_of_events_can_leave_its_routing_to_tasks(community, fake, run_tasks) -> None:  # type: ignore[no-untyped-def]
+    """A worker that processes many stored events at once hands their messages to routing
+    tasks, so other workers share them."""
+    event = arrives(text_message(MEN[0], "Hoy respiré", "wamid.p1", now_ts()))
+    webhook_event_process(event, route_inline=False)
+    assert len(fake.log) == 0
+    assert Message.objects.get(provider_id="wamid.p1").status == Message.Status.RECEIVED
+    run_tasks()
+    assert len(fake.log) == 2

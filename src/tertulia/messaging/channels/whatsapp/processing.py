@@ -155,7 +155,7 @@ def _pricing_record(channel: str, statuses: list[StatusEvent]) -> None:
         ).exclude(unchanged).update(**values)
 
 
-def webhook_event_process(event_id: int) -> dict[str, int]:
+def webhook_event_process(event_id: int, *, route_inline: bool = True) -> dict[str, int]:
     """Apply one stored webhook body: record each inbound message once and route it, apply
     each status. Idempotent: a processed event is skipped, and every write dedupes.
 
@@ -164,7 +164,9 @@ def webhook_event_process(event_id: int) -> dict[str, int]:
     queue round trip); when the body holds several, all but the first go to routing tasks
     first, so idle workers share them. The event is marked processed only after its messages
     are routed or handed on: a crash before that leaves it pending and the next pass routes
-    them (routing is idempotent)."""
+    them (routing is idempotent). A caller that processes many events in one task passes
+    `route_inline=False` for all but one, so that their messages are shared out to routing
+    tasks rather than routed one after another."""
     event = WebhookEvent.objects.filter(pk=event_id).first()
     if event is None or event.processed_at is not None:
         return {"inbound": 0, "statuses": 0}
@@ -183,7 +185,7 @@ def webhook_event_process(event_id: int) -> dict[str, int]:
     _apply_statuses(event.channel, parsed.statuses, now)
     # He wrote, so his window is open: what waited for it goes now.
     outbox_release_held(participant_ids=writers, channel=event.channel, now=now)
-    _route_received(to_route, now)
+    _route_received(to_route, now, inline=route_inline)
     problems = list(parsed.problems)
     for inbound in parsed.inbound:
         problems += [f"message type {inbound.type}: error {e.code}" for e in inbound.errors]
@@ -197,7 +199,7 @@ def webhook_event_process(event_id: int) -> dict[str, int]:
     return {"inbound": len(parsed.inbound), "statuses": len(parsed.statuses)}
 
 
-def _route_received(message_ids: list[int], now: dt.datetime) -> None:
+def _route_received(message_ids: list[int], now: dt.datetime, *, inline: bool = True) -> None:
     """Route the first message here and send what it produced; hand the others to routing
     tasks (enqueued first, so another worker can start on them meanwhile). Inside a caller's
     transaction (reconciliation during a send) every message goes to a routing task after
@@ -206,7 +208,7 @@ def _route_received(message_ids: list[int], now: dt.datetime) -> None:
     own, where the error shows in the task's result."""
     from tertulia.messaging.tasks import message_route_and_send, route_inbound_task
 
-    inline = bool(message_ids) and not transaction.get_connection().in_atomic_block
+    inline = inline and bool(message_ids) and not transaction.get_connection().in_atomic_block
     handed_on = message_ids[1:] if inline else message_ids
     for message_id in handed_on:
         transaction.on_commit(
