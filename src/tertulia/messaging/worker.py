@@ -64,7 +64,7 @@ def _db_worker(*, batch: bool, worker_id: str = "tertulia"):  # type: ignore[no-
     )
 
 
-def _rq_worker():  # type: ignore[no-untyped-def]
+def _rq_worker(*, long_lived: bool = False):  # type: ignore[no-untyped-def]
     """An RQ worker that runs every job in its own process (RQ's default forks one per job:
     a new database connection and new connections to the provider for each of the few
     short jobs a community post makes; decision 0057). It takes the queue of work a person
@@ -83,6 +83,8 @@ def _rq_worker():  # type: ignore[no-untyped-def]
                 super()._install_signal_handlers()
 
         def execute_job(self, job, queue):  # type: ignore[no-untyped-def]
+            if not long_lived:  # run_until_idle: the caller owns the connection (a test's)
+                return super().execute_job(job, queue)
             # What Django does around a request: a connection that broke or aged is
             # replaced, not reused by every later job.
             close_old_connections()
@@ -101,7 +103,7 @@ def run_forever() -> None:
     """A long-lived worker on the configured backend."""
     backend = _backend_path()
     if backend.startswith("django_tasks_rq"):
-        _rq_worker().work()
+        _rq_worker(long_lived=True).work()
     else:
         _db_worker(batch=False).run()
 
