@@ -36,7 +36,8 @@ def _redis_queue_ready(django_db_setup: None) -> None:
         django_rq.get_connection("default").ping()
     except redis.exceptions.ConnectionError:
         require_service("Redis", False)
-    django_rq.get_queue("default").empty()
+    for name in settings.RQ_QUEUES:
+        django_rq.get_queue(name).empty()
 
 
 @pytest.fixture(autouse=True)

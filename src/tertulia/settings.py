@@ -99,18 +99,22 @@ if REDIS_URL:
 
     # One connection pool per process: django-rq otherwise opens a new connection for every
     # enqueue, which cost the webhook view ~5 ms a request (bench/inbound.py).
+    _rq_pool = redis.ConnectionPool.from_url(REDIS_URL)
+    # "interactive": work a person waits for (routing his message, sending its answers), which
+    # workers take before "default" (RQ has no priorities; see messaging.tasks).
     RQ_QUEUES = {
-        "default": {
+        name: {
             "HOST": "",
             "PORT": 0,
-            "REDIS_CLIENT_KWARGS": {"connection_pool": redis.ConnectionPool.from_url(REDIS_URL)},
+            "REDIS_CLIENT_KWARGS": {"connection_pool": _rq_pool},
             "DEFAULT_TIMEOUT": 600,
         }
+        for name in ("interactive", "default")
     }
     TASKS = {
         "default": {
             "BACKEND": "django_tasks_rq.RQBackend",
-            "QUEUES": ["default"],
+            "QUEUES": ["interactive", "default"],
         }
     }
     INSTALLED_APPS.append("django_rq")

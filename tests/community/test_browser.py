@@ -191,3 +191,45 @@ def test_a_private_reply_is_sent_from_his_thread(page, live_server) -> None:  # 
     shoot(page, "5-thread")
     page.goto(f"{live_server.url}/inbox/")
     page.wait_for_selector("text=No hay nada pendiente.")
+
+
+def test_new_items_are_marked_for_him_until_he_has_seen_them(page, live_server) -> None:  # type: ignore[no-untyped-def]
+    write(MEN[0], "PRIVADO una duda sobre el reto de hoy")
+    write(MEN[1], "PRIVADO ¿mañana hay cápsula?")
+    page.goto(f"{live_server.url}/inbox/")
+    page.wait_for_selector("text=2 nuevos para ti")
+    assert page.locator("article.unseen .new").count() == 2
+    shoot(page, "6-unread")
+    page.get_by_role("button", name="Marcar todo como visto").click()
+    page.wait_for_selector("text=0 nuevos para ti")
+    assert page.locator("article.unseen").count() == 0
+    write(MEN[2], "PRIVADO llegó después")
+    page.locator("article.unseen", has_text="llegó después").wait_for()  # the 5 s refresh
+    assert page.locator("#unread").inner_text().startswith("1 nuevo para ti")
+
+
+def test_the_supervisor_chooses_the_window_of_his_figures(chromium, live_server, cohort) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth.models import Group
+
+    supervisor = get_user_model().objects.create_user("supervisora", password=PASSWORD)
+    supervisor.groups.add(Group.objects.get_or_create(name="supervisor")[0])
+    write(MEN[0], "si me vuelve a dejar la voy a matar")
+    context = chromium.new_context(viewport=PHONE, locale="es-PE")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "supervisora")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.login button")
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/supervisor/")
+    row = page.locator("tr", has_text="facilitador")
+    assert row.locator("td[data-label='Alertas generadas']").inner_text() == "1"
+    shoot(page, "7-supervisor")
+    page.fill("input[name=start]", "2026-01-01")
+    page.fill("input[name=end]", "2026-01-31")
+    page.get_by_role("button", name="Mostrar").click()
+    page.wait_for_url("**end=2026-01-31**")
+    assert row.locator("td[data-label='Alertas generadas']").inner_text() == "0"
+    assert "del 2026-01-01 al 2026-01-31" in page.content()
+    context.close()

@@ -9,10 +9,17 @@ import itertools
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from tertulia.cohorts.models import Cohort, Enrollment
 from tertulia.community.facilitation import ReplyRefused, private_reply_send
-from tertulia.community.models import CommunityPost, PostDelivery, PrivateReply, QuickReply
+from tertulia.community.models import (
+    CommunityPost,
+    InboxSeen,
+    PostDelivery,
+    PrivateReply,
+    QuickReply,
+)
 from tertulia.community.selectors import search
 from tertulia.core import clock
 from tertulia.messaging.models import Message, Outbox
@@ -23,6 +30,8 @@ from tertulia.safety.services import alert_resolve
 from tests.conftest import lima
 
 START = dt.date(2026, 3, 2)
+HOUR = dt.timedelta(hours=1)
+MIN5 = dt.timedelta(minutes=5)
 MINE = ["+51987000001", "+51987000002"]
 THEIRS = "+51987000009"
 _ids = itertools.count(1)
@@ -244,12 +253,72 @@ def test_the_supervisor_view_shows_open_alerts_and_median_response_times(client,
         enrollment=cast["men"][0], user=facilitator, text="Dime", now=lima(START, 21, 30)
     )
     client.force_login(cast["supervisor"])
-    response = client.get("/supervisor/", follow=True)
+    response = client.get("/supervisor/?start=2026-03-01&end=2026-03-02", follow=True)
     html = response.content.decode()
     lima_row = html[html.index("facilitador") : html.index("</tr>", html.index("facilitador"))]
     assert "10 min" in lima_row  # alert raised 20:00, resolved 20:10
     assert "30 min" in lima_row  # private message 21:00, answered 21:30
     assert '<span class="badge hot">1</span>' in lima_row  # the second alert is still open
+    assert '<td data-label="Alertas generadas">2</td>' in lima_row
+
+
+def supervisor_row(client, query: str = "") -> str:  # type: ignore[no-untyped-def]
+    html = client.get(f"/supervisor/{query}", follow=True).content.decode()
+    return html[html.index("facilitador") : html.index("</tr>", html.index("facilitador"))]
+
+
+@pytest.mark.django_db
+def test_the_supervisor_figures_cover_the_last_seven_days_unless_asked(client, cast) -> None:  # type: ignore[no-untyped-def]
+    """Response times and alerts raised count within the window (default: the last 7 days,
+    today included); what is open is shown as it is now, whenever it was raised."""
+    facilitator = cast["facilitator"]
+    now = clock.now()
+    old = write(MINE[0], "si me vuelve a dejar la voy a matar", at=now - dt.timedelta(days=9))
+    alert_resolve(Alert.objects.get(message=old), facilitator, now=old.created_at + HOUR)
+    recent = write(MINE[1], "la voy a matar a esa", at=now - dt.timedelta(days=2))
+    alert_resolve(Alert.objects.get(message=recent), facilitator, now=recent.created_at + MIN5)
+    write(MINE[0], "la voy a matar, lo juro", at=now - dt.timedelta(days=20))  # still open
+    client.force_login(cast["supervisor"])
+    row = supervisor_row(client)
+    assert '<td data-label="Alertas generadas">1</td>' in row
+    assert "5 min" in row and "60 min" not in row
+    assert '<span class="badge hot">1</span>' in row, "open alerts whatever the window"
+    day = timezone.localtime(now - dt.timedelta(days=9)).date().isoformat()
+    earlier = supervisor_row(client, f"?start={day}&end={day}")
+    assert '<td data-label="Alertas generadas">1</td>' in earlier and "60 min" in earlier
+    today = timezone.localdate().isoformat()
+    swapped = supervisor_row(client, f"?start={today}&end={day}")
+    assert "33 min" in swapped and "(n=2)" in swapped, "a window given backwards is put right"
+
+
+@pytest.mark.django_db
+def test_unread_is_counted_for_each_facilitator(client, cast) -> None:  # type: ignore[no-untyped-def]
+    """What one person has seen stays unread for another; opening a man's thread sees his
+    items, and 'mark all as seen' sees what the inbox showed."""
+    write(MINE[0], "PRIVADO una duda")
+    write(MINE[1], "PRIVADO otra duda")
+    client.force_login(cast["facilitator"])
+    items = client.get("/inbox/items/").content.decode()
+    assert "2 nuevos para ti" in items and "2 pendientes" in items
+    client.get(f"/inbox/members/{cast['men'][0].pk}/")
+    items = client.get("/inbox/items/").content.decode()
+    assert "1 nuevo para ti" in items and "2 pendientes" in items
+    client.force_login(cast["supervisor"])
+    assert "2 nuevos para ti" in client.get("/inbox/items/").content.decode()
+    seen = client.post("/inbox/seen/", {"upto": clock.now().isoformat()}).content.decode()
+    assert "0 nuevos para ti" in seen and "2 pendientes" in seen
+    client.force_login(cast["facilitator"])
+    assert "1 nuevo para ti" in client.get("/inbox/items/").content.decode()
+    assert InboxSeen.objects.filter(user=cast["supervisor"]).count() == 2
+
+
+@pytest.mark.django_db
+def test_mark_all_as_seen_leaves_what_arrived_after_the_page_was_drawn(client, cast) -> None:  # type: ignore[no-untyped-def]
+    write(MINE[0], "PRIVADO una duda", at=lima(START, 20))
+    write(MINE[1], "PRIVADO llegó después", at=lima(START, 21))
+    client.force_login(cast["facilitator"])
+    html = client.post("/inbox/seen/", {"upto": lima(START, 20, 30).isoformat()}).content.decode()
+    assert "1 nuevo para ti" in html
 
 
 @pytest.mark.django_db

@@ -192,21 +192,58 @@ def test_facilitator_posts_carry_his_label_and_can_quote(cohort, facilitator) ->
     assert post.reply_to is None and answer.reply_to is not None
 
 
+def copy_of(phone: str, post: CommunityPost) -> Outbox:
+    return Outbox.objects.get(post_deliveries__post=post, participant=participant(phone))
+
+
 @pytest.mark.django_db
 def test_an_answer_to_a_post_quotes_its_author_and_an_excerpt(cohort) -> None:  # type: ignore[no-untyped-def]
-    wrote_earlier(*PHONES)
+    """A member who got the post answered in a digest reads the quote in the words."""
+    wrote_earlier(PHONES[0], PHONES[1])
+    wrote_earlier(PHONES[2], at=lima(START, 20) - dt.timedelta(hours=25))
     write(PHONES[0], "Yo respiro tres veces antes de contestar cuando me molesto")
-    outbox_send_batch(now=lima(START, 20, 1))  # the simulated channel gives provider ids
+    write(PHONES[2], "PRIVADO hola profe", at=lima(START, 20, 1))  # his digest goes now
+    outbox_send_batch(now=lima(START, 20, 2))  # the simulated channel gives provider ids
     copy = Message.objects.get(direction=Message.Direction.OUT, participant=participant(PHONES[1]))
-    assert copy.provider_id
-    write(PHONES[1], "A mí también me sirve", payload={"context_id": copy.provider_id})
+    write(
+        PHONES[1],
+        "A mí también me sirve",
+        payload={"context_id": copy.provider_id},
+        at=lima(START, 20, 5),
+    )
+    first = CommunityPost.objects.get(author__pseudonym="Pata 1")
     answer = CommunityPost.objects.get(author__pseudonym="Pata 2")
-    assert answer.reply_to == CommunityPost.objects.get(author__pseudonym="Pata 1")
-    assert relayed_to()[PHONES[2]][-1] == (
+    assert answer.reply_to == first
+    his = copy_of(PHONES[2], answer)
+    assert his.body == (
         "*Pata 2* responde a Pata 1 («Yo respiro tres veces antes de contestar cuando me "
         "molesto»):\n"
         "A mí también me sirve"
     )
+    assert "reply_to" not in (his.content or {})
+
+
+@pytest.mark.django_db
+def test_an_answer_quotes_natively_the_copy_each_member_received(cohort) -> None:  # type: ignore[no-untyped-def]
+    """WhatsApp's reply context: each member's copy of an answer quotes his own copy of the
+    post answered, and its author's copy quotes the message he sent."""
+    wrote_earlier(*PHONES)
+    write(PHONES[0], "Yo respiro tres veces antes de contestar cuando me molesto")
+    outbox_send_batch(now=lima(START, 20, 1))
+    first = CommunityPost.objects.get()
+    received = {
+        phone: Message.objects.get(outbox=copy_of(phone, first)).provider_id for phone in PHONES[1:]
+    }
+    assert all(received.values())
+    write(PHONES[1], "A mí también me sirve", payload={"context_id": received[PHONES[1]]})
+    answer = CommunityPost.objects.get(author__pseudonym="Pata 2")
+    third = copy_of(PHONES[2], answer)
+    assert third.content == {"reply_to": received[PHONES[2]]}
+    assert third.body == "*Pata 2:* A mí también me sirve", "the quote is WhatsApp's, not words"
+    author = copy_of(PHONES[0], answer)
+    assert author.content == {"reply_to": first.message.provider_id}
+    message = Message(pk=1, participant=third.participant)
+    assert outbound_for(third, message).reply_to == received[PHONES[2]]
 
 
 @pytest.mark.django_db

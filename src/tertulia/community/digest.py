@@ -2,8 +2,10 @@
 cohort runs in digest mode) reach him later, grouped.
 
 Outside his window only a template may be sent, so the digest starts with one: an invitation
-back (template `community_digest`). The grouped posts wait until he answers, which opens his
-window: they go at once from the router (digest_flush_on_inbound), or at the next clock tick.
+back (template `community_digest`, whose parameters may be `posts`, the number waiting, and
+`group`, his community's name: see content/guy-talk/whatsapp-templates.yaml). The grouped
+posts wait until he answers, which opens his window: they go at once from the router
+(digest_flush_on_inbound), or at the next clock tick.
 In a cohort in digest mode (Cohort.digest_every_hours = N) every man gets his posts grouped,
 at most every N hours.
 
@@ -133,6 +135,7 @@ def digest_invite(enrollment_id: int, now: dt.datetime) -> bool:
             channel=enrollment.cohort.channel,
             text=INVITE_TEXT.format(count=_count_words(count)),
             template=INVITE_TEMPLATE,
+            template_values={"posts": str(count), "group": enrollment.cohort.name},
             now=now,
         )
     return True

@@ -160,3 +160,33 @@ class PostDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"post {self.post_id} to enrollment {self.enrollment_id}"
+
+
+class InboxSeen(models.Model):
+    """One facilitator has seen one inbox item (an alert, a held post, a private message): what
+    is unread is counted for each of them, not for everyone at once. Written when he opens the
+    man's thread or marks what his inbox shows as seen."""
+
+    class Kind(models.TextChoices):
+        ALERT = "alert", _("safety alert")
+        POST = "post", _("held post")
+        MESSAGE = "message", _("private message")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inbox_seen"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    object_id = models.PositiveBigIntegerField()
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("inbox item seen")
+        verbose_name_plural = _("inbox items seen")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "kind", "object_id"], name="inboxseen_unique_user_item"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_id} seen by {self.user_id}"

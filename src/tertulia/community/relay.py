@@ -50,11 +50,13 @@ def _media_word(kind: str) -> str:
     )
 
 
-def relay_text(post: CommunityPost) -> str:
+def relay_text(post: CommunityPost, *, quote: bool = True) -> str:
     """What the others read: the label, the quoted post if he answered one, then his words.
-    For a voice note or image this is its caption (a voice note's follows the audio)."""
+    For a voice note or image this is its caption (a voice note's follows the audio). Without
+    `quote` the answer names only its author's label: WhatsApp shows the quoted copy above it
+    (see quoted_copies)."""
     label = label_for(post)
-    quoted = _quoted(post)
+    quoted = _quoted(post) if quote else ""
     if post.kind in ("voice", "audio"):
         head = f"🎙️ Nota de voz de *{label}*" + (f", {quoted}" if quoted else "")
         return f"{head}: {post.body}" if post.body else head
@@ -90,6 +92,38 @@ def recipients(post: CommunityPost, *, fresh: bool = False) -> list[tuple[int, i
     return list(rows.order_by("id").values_list("id", "participant_id"))
 
 
+def quoted_copies(post: CommunityPost, enrollment_ids: Iterable[int]) -> dict[int, str]:
+    """For an answer to a post: per member, the provider's id of what he has in his chat of the
+    post answered (the copy relayed to him alone, or, for its author, his own message), so
+    that his copy of the answer can quote it natively. A member who got it grouped in a
+    digest, or whose copy has no provider id yet, is left out: his copy quotes it in words."""
+    original = post.reply_to
+    ids = list(enrollment_ids)
+    if original is None or not ids:
+        return {}
+    found: dict[int, str] = dict(
+        Message.objects.filter(
+            direction=Message.Direction.OUT,
+            outbox__post_deliveries__post=original,
+            outbox__post_deliveries__via=PostDelivery.Via.LIVE,
+            outbox__post_deliveries__enrollment_id__in=ids,
+        )
+        .exclude(provider_id="")
+        .exclude(provider_id__contains=":")  # a send Meta refused and we replaced
+        .values_list("outbox__post_deliveries__enrollment_id", "provider_id")
+    )
+    if original.message_id and original.author_id:
+        own = (
+            Message.objects.filter(pk=original.message_id, enrollment_id__in=ids)
+            .exclude(provider_id="")
+            .values_list("enrollment_id", "provider_id")
+            .first()
+        )
+        if own is not None and own[0] is not None:
+            found[own[0]] = own[1]
+    return found
+
+
 def post_relay(post: CommunityPost, now: dt.datetime, *, fresh: bool = False) -> int:
     """Relay the post: queued at once to the members inside their window (none in a cohort in
     digest mode), owed to the rest. Marks it relayed (a `fresh` post was created relayed);
@@ -102,19 +136,25 @@ def post_relay(post: CommunityPost, now: dt.datetime, *, fresh: bool = False) ->
         live = participants_in_window((p for _, p in targets), at=now)
     text = relay_text(post)
     content = relay_content(post)
+    live_targets = [(e, p) for e, p in targets if p in live]
+    quoting = quoted_copies(post, (e for e, _ in live_targets)) if post.reply_to_id else {}
+    plain = relay_text(post, quote=False) if quoting else text
     outboxes = {
         enrollment_id: Outbox(
             participant_id=participant_id,
             enrollment_id=enrollment_id,
-            body=text,
-            content=content,
+            body=plain if enrollment_id in quoting else text,
+            content=(
+                {**(content or {}), "reply_to": quoting[enrollment_id]}
+                if enrollment_id in quoting
+                else content
+            ),
             channel=cohort.channel,
             status=Outbox.Status.QUEUED,
             due_at=now,
             created_at=now,
         )
-        for enrollment_id, participant_id in targets
-        if participant_id in live
+        for enrollment_id, participant_id in live_targets
     }
     Outbox.objects.bulk_create(outboxes.values())
     PostDelivery.objects.bulk_create(

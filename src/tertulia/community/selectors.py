@@ -14,7 +14,13 @@ from django.db.models import Count, Min, QuerySet
 from django.http import Http404
 
 from tertulia.cohorts.models import Cohort, Enrollment
-from tertulia.community.models import CommunityPost, Membership, PrivateReply, QuickReply
+from tertulia.community.models import (
+    CommunityPost,
+    InboxSeen,
+    Membership,
+    PrivateReply,
+    QuickReply,
+)
 from tertulia.messaging.models import Message
 from tertulia.programs.models import Program
 from tertulia.safety.models import Alert
@@ -293,6 +299,7 @@ class FacilitatorLoad:
     reply_minutes_median: float | None  # his private message → the facilitator's reply
     alerts_handled: int
     replies: int
+    alerts_raised: int = 0  # in the window asked for
 
 
 def _median_minutes(deltas: list[dt.timedelta]) -> float | None:
@@ -301,8 +308,12 @@ def _median_minutes(deltas: list[dt.timedelta]) -> float | None:
     return statistics.median(d.total_seconds() / 60 for d in deltas)
 
 
-def facilitator_loads(program: Program) -> list[FacilitatorLoad]:
-    """Per facilitator of the program's cohorts: open alerts and response times."""
+def facilitator_loads(
+    program: Program, *, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> list[FacilitatorLoad]:
+    """Per facilitator of the program's cohorts: what is open now (alerts, private messages
+    waiting) and, over the window [since, until), the alerts raised and the response times
+    of the alerts raised and the private messages answered in it."""
     cohorts = list(program.cohorts.select_related("facilitator").order_by("start_date", "pk"))
     by_facilitator: dict[int | None, list[Cohort]] = {}
     for cohort in cohorts:
@@ -311,10 +322,17 @@ def facilitator_loads(program: Program) -> list[FacilitatorLoad]:
     for mine in by_facilitator.values():
         alerts = Alert.objects.filter(cohort__in=mine)
         open_alerts = alerts.filter(status=Alert.Status.OPEN)
-        handled = alerts.filter(status=Alert.Status.HANDLED, handled_at__isnull=False)
         replies = PrivateReply.objects.filter(
             enrollment__cohort__in=mine, in_reply_to__isnull=False
         ).select_related("in_reply_to")
+        raised = alerts
+        if since is not None:
+            raised = raised.filter(created_at__gte=since)
+            replies = replies.filter(created_at__gte=since)
+        if until is not None:
+            raised = raised.filter(created_at__lt=until)
+            replies = replies.filter(created_at__lt=until)
+        handled = raised.filter(status=Alert.Status.HANDLED, handled_at__isnull=False)
         reply_deltas = [r.created_at - r.in_reply_to.created_at for r in replies if r.in_reply_to]
         alert_deltas = [
             h - c for c, h in handled.values_list("created_at", "handled_at") if h is not None
@@ -330,6 +348,19 @@ def facilitator_loads(program: Program) -> list[FacilitatorLoad]:
                 reply_minutes_median=_median_minutes(reply_deltas),
                 alerts_handled=len(alert_deltas),
                 replies=len(reply_deltas),
+                alerts_raised=raised.count(),
             )
         )
     return sorted(loads, key=lambda x: (-x.open_alerts, x.facilitator is not None))
+
+
+def seen_by(user: Any, kind: str, ids: Iterable[int]) -> set[int]:
+    """Of these inbox items of one kind, those `user` has already seen."""
+    wanted = list(ids)
+    if not wanted:
+        return set()
+    return set(
+        InboxSeen.objects.filter(user=user, kind=kind, object_id__in=wanted).values_list(
+            "object_id", flat=True
+        )
+    )

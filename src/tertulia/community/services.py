@@ -7,13 +7,14 @@ action goes to the audit log."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from tertulia.cohorts.models import Cohort, Enrollment
-from tertulia.community.models import CommunityPost, Membership, PostDelivery
+from tertulia.community.models import CommunityPost, InboxSeen, Membership, PostDelivery
 from tertulia.community.relay import (
     FACILITATOR_LABEL,
     MEDIA_KINDS,
@@ -203,3 +204,19 @@ def message_mark_handled(*, message: Message, user: Any, now: dt.datetime | None
         if changed:
             audit_record(actor=user, action="message.handled", obj=message, now=now)
     return bool(changed)
+
+
+def inbox_mark_seen(
+    *, user: Any, items: Iterable[tuple[str, int]], now: dt.datetime | None = None
+) -> int:
+    """Record that `user` has seen these inbox items ((kind, id) pairs, kinds of
+    InboxSeen.Kind); seeing one twice changes nothing. Returns how many were new to him."""
+    now = now or clock.now()
+    wanted = set(items)
+    if not wanted:
+        return 0
+    created = InboxSeen.objects.bulk_create(
+        [InboxSeen(user=user, kind=k, object_id=i, seen_at=now) for k, i in wanted],
+        ignore_conflicts=True,
+    )
+    return len(created)

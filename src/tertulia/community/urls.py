@@ -6,6 +6,7 @@ app_name = "community"
 urlpatterns = [
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/items/", views.inbox_items, name="inbox_items"),
+    path("inbox/seen/", views.inbox_seen_view, name="inbox_seen"),
     path("inbox/search/", views.search_view, name="search"),
     path("inbox/alerts/<int:alert_id>/resolve/", views.alert_resolve_view, name="alert_resolve"),
     path("inbox/posts/<int:post_id>/approve/", views.post_approve_view, name="post_approve"),

@@ -4,10 +4,17 @@ themselves every few seconds through HTMX partials. Access is decided in selecto
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from tertulia.cohorts.models import Enrollment
@@ -19,6 +26,7 @@ from tertulia.community.facilitation import (
     relayed_post_retract,
     thread_open,
 )
+from tertulia.community.models import CommunityPost, InboxSeen
 from tertulia.community.selectors import (
     access_cohort,
     access_enrollment,
@@ -33,9 +41,12 @@ from tertulia.community.selectors import (
     pseudonyms_in,
     quick_replies,
     search,
+    seen_by,
     thread_of,
 )
-from tertulia.community.services import message_mark_handled
+from tertulia.community.services import inbox_mark_seen, message_mark_handled
+from tertulia.core import clock
+from tertulia.messaging.models import Message
 from tertulia.programs.models import Program
 from tertulia.safety.models import Alert
 from tertulia.safety.services import (
@@ -46,10 +57,19 @@ from tertulia.safety.services import (
 )
 
 
+def _lists(user: Any) -> tuple[list[Alert], list[CommunityPost], list[Message]]:
+    return (
+        list(alerts_open_for_facilitator(user)[:100]),
+        list(posts_held_for(user)[:100]),
+        list(messages_waiting_for(user)[:200]),
+    )
+
+
+SEEN = InboxSeen.Kind
+
+
 def _context(request: HttpRequest) -> dict[str, object]:
-    alerts = list(alerts_open_for_facilitator(request.user)[:100])
-    held = list(posts_held_for(request.user)[:100])
-    waiting = list(messages_waiting_for(request.user)[:200])
+    alerts, held, waiting = _lists(request.user)
     cohort_ids = {a.cohort_id for a in alerts} | {
         m.enrollment.cohort_id for m in waiting if m.enrollment
     }
@@ -58,11 +78,20 @@ def _context(request: HttpRequest) -> dict[str, object]:
         alert.pseudonym = names.get(alert.enrollment_id or 0, "—")  # type: ignore[attr-defined]
     for message in waiting:
         message.pseudonym = names.get(message.enrollment_id or 0, "—")  # type: ignore[attr-defined]
+    # Unread is his own: what he has not seen yet (InboxSeen), whoever else has.
+    unread = 0
+    for kind, items in ((SEEN.ALERT, alerts), (SEEN.POST, held), (SEEN.MESSAGE, waiting)):
+        seen = seen_by(request.user, kind, (i.pk for i in items))
+        for item in items:
+            item.unseen = item.pk not in seen  # type: ignore[union-attr]
+            unread += item.unseen  # type: ignore[union-attr]
     return {
         "alerts": alerts,
         "held": held,
         "waiting": waiting,
-        "unread": len(alerts) + len(held) + len(waiting),
+        "attention": len(alerts) + len(held) + len(waiting),
+        "unread": unread,
+        "rendered_at": clock.now().isoformat(),
     }
 
 
@@ -76,6 +105,22 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def inbox_items(request: HttpRequest) -> HttpResponse:
+    return render(request, "community/_items.html", _context(request))
+
+
+@login_required
+@require_POST
+def inbox_seen_view(request: HttpRequest) -> HttpResponse:
+    """Mark what his inbox showed as seen (not what arrived after it was drawn)."""
+    try:
+        upto = dt.datetime.fromisoformat(request.POST.get("upto", ""))
+    except ValueError:
+        upto = clock.now()
+    alerts, held, waiting = _lists(request.user)
+    items = [(SEEN.ALERT, a.pk) for a in alerts if a.created_at <= upto]
+    items += [(SEEN.POST, p.pk) for p in held if p.created_at <= upto]
+    items += [(SEEN.MESSAGE, m.pk) for m in waiting if m.created_at <= upto]
+    inbox_mark_seen(user=request.user, items=items)
     return render(request, "community/_items.html", _context(request))
 
 
@@ -172,10 +217,21 @@ def _thread_context(enrollment: Enrollment) -> dict[str, object]:
     }
 
 
+def _items_of(user: Any, enrollment: Enrollment) -> list[tuple[InboxSeen.Kind, int]]:
+    """The inbox items about one man: opening his thread is seeing them."""
+    alerts, held, waiting = _lists(user)
+    return (
+        [(SEEN.ALERT, a.pk) for a in alerts if a.enrollment_id == enrollment.pk]
+        + [(SEEN.POST, p.pk) for p in held if p.author and p.author.enrollment_id == enrollment.pk]
+        + [(SEEN.MESSAGE, m.pk) for m in waiting if m.enrollment_id == enrollment.pk]
+    )
+
+
 @login_required
 def thread_view(request: HttpRequest, enrollment_id: int) -> HttpResponse:
     enrollment = access_enrollment(request.user, enrollment_id)
     thread_open(enrollment=enrollment, user=request.user)
+    inbox_mark_seen(user=request.user, items=_items_of(request.user, enrollment))
     context = _thread_context(enrollment)
     context["quick_replies"] = list(quick_replies())
     return render(request, "community/thread.html", context)
@@ -219,11 +275,41 @@ def supervisor_view(request: HttpRequest, slug: str | None = None) -> HttpRespon
     programs = list(Program.objects.order_by("name"))
     if slug is None:
         if len(programs) == 1:
-            return redirect("community:supervisor_program", slug=programs[0].slug)
+            target = reverse("community:supervisor_program", kwargs={"slug": programs[0].slug})
+            query = request.GET.urlencode()
+            return redirect(f"{target}?{query}" if query else target)
         return render(request, "community/supervisor.html", {"programs": programs})
     program = get_object_or_404(Program, slug=slug)
+    window = WindowForm(request.GET or None)
+    start, end = window.dates()
+    zone = timezone.get_current_timezone()
+    since = dt.datetime.combine(start, dt.time.min, tzinfo=zone)
+    until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
     return render(
         request,
         "community/supervisor.html",
-        {"programs": programs, "program": program, "loads": facilitator_loads(program)},
+        {
+            "programs": programs,
+            "program": program,
+            "window": window,
+            "start": start,
+            "end": end,
+            "loads": facilitator_loads(program, since=since, until=until),
+        },
     )
+
+
+class WindowForm(forms.Form):
+    """The supervisor's date window: both days included; the last 7 days unless asked."""
+
+    DEFAULT_DAYS = 7
+
+    start = forms.DateField(label=_("From"), required=False)
+    end = forms.DateField(label=_("To"), required=False)
+
+    def dates(self) -> tuple[dt.date, dt.date]:
+        today = timezone.localdate()
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        end = data.get("end") or today
+        start = data.get("start") or end - dt.timedelta(days=self.DEFAULT_DAYS - 1)
+        return (end, start) if start > end else (start, end)

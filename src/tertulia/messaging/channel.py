@@ -31,6 +31,12 @@ class Outbound:
     language: str = "es-PE"
     # For a service message: the registry's template to send instead outside his 24-hour window.
     template: str = ""
+    # The provider's id of a message in his chat that this one answers (WhatsApp shows it
+    # quoted above it): a relayed answer quotes the copy of the post he received.
+    reply_to: str = ""
+    # Values for the template's parameters that only the message knows (a digest invitation's
+    # number of new posts); the channel fills the rest from the program.
+    template_values: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,17 @@ from django.db import IntegrityError, transaction
 
 from tertulia.cohorts.models import Enrollment
 from tertulia.messaging.models import CheckInResponse, Message, Outbox
+from tertulia.messaging.sender import SendReport, outbox_send_batch
 from tertulia.messaging.services import engagement_record, service_message_queue
 from tertulia.messaging.signals import inbound_routed
 from tertulia.messaging.texts import text_for
 from tertulia.programs.models import Step
+
+# What a routing task sends itself, at most (a post's copies to a community of ~50, a
+# keyword's answer), in claims of ROUTED_SEND_BATCH; a larger fan-out is left to
+# send_outbox_task.
+ROUTED_SEND_LIMIT = 200
+ROUTED_SEND_BATCH = 100
 
 # Keyword → action. Spanish first; English for participants who write it.
 KEYWORDS = {
@@ -58,6 +65,25 @@ def message_route(*, message_id: int, now: dt.datetime) -> str:
         if message.enrollment_id and message.enrollment.state != Enrollment.State.OPTED_OUT:
             engagement_record(message.enrollment_id, message.created_at, replies=1)
     return route
+
+
+def outbox_send_routed(*, now: dt.datetime, limit: int = ROUTED_SEND_LIMIT) -> SendReport:
+    """Send what routing at `now` queued (every row it writes is created at `now` and due at
+    once), oldest first, claimed by id: the others' copies of a post leave from the task that
+    routed it, ahead of any backlog of program content in the Outbox."""
+    ids = list(
+        Outbox.objects.filter(
+            status=Outbox.Status.QUEUED, due_at__lte=now, step__isnull=True, created_at=now
+        )
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+    total = SendReport()
+    for start in range(0, len(ids), ROUTED_SEND_BATCH):
+        report = outbox_send_batch(now=now, ids=ids[start : start + ROUTED_SEND_BATCH])
+        for field, value in vars(report).items():
+            setattr(total, field, getattr(total, field) + value)
+    return total
 
 
 def _route(message: Message, now: dt.datetime) -> str:

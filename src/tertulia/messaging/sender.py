@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,7 @@ def outbound_for(row: Outbox, message: Message) -> Outbound:
             language=participant.language,
             template=row.template,
         )
+    reply_to = str((row.content or {}).get("reply_to", ""))
     if step is None and row.content and row.content.get("media_id"):
         return Outbound(
             message_id=message.pk,
@@ -67,8 +69,10 @@ def outbound_for(row: Outbox, message: Message) -> Outbound:
             media_mime=str(row.content.get("mime", "")),
             language=participant.language,
             template=row.template,
+            reply_to=reply_to,
         )
     if step is None:
+        values = (row.content or {}).get("template_values") or {}
         return Outbound(
             message_id=message.pk,
             to=participant.phone,
@@ -76,6 +80,8 @@ def outbound_for(row: Outbox, message: Message) -> Outbound:
             text=row.body,
             language=participant.language,
             template=row.template,
+            reply_to=reply_to,
+            template_values={str(k): str(v) for k, v in values.items()},
         )
     if step.kind == Step.Kind.CHECKIN:
         # Button ids carry the step, so an answer finds its question even days later.
@@ -109,15 +115,16 @@ def outbound_for(row: Outbox, message: Message) -> Outbound:
     )
 
 
-def _claim(limit: int, now: dt.datetime) -> tuple[str, list[int]]:
-    """Claim up to `limit` due rows; return the claim token and the candidate ids (the rows
-    actually claimed are those among them that now carry the token)."""
+def _claim(
+    limit: int, now: dt.datetime, only: Sequence[int] | None = None
+) -> tuple[str, list[int]]:
+    """Claim up to `limit` due rows (among `only`, when given); return the claim token and the
+    candidate ids (the rows actually claimed are those among them that now carry the token)."""
     token = uuid.uuid4().hex
-    ids = list(
-        Outbox.objects.filter(status=Outbox.Status.QUEUED, due_at__lte=now)
-        .order_by("id")
-        .values_list("id", flat=True)[:limit]
-    )
+    due = Outbox.objects.filter(status=Outbox.Status.QUEUED, due_at__lte=now)
+    if only is not None:
+        due = due.filter(id__in=list(only))
+    ids = list(due.order_by("id").values_list("id", flat=True)[:limit])
     if ids:
         Outbox.objects.filter(id__in=ids, status=Outbox.Status.QUEUED).update(
             status=Outbox.Status.SENDING,
@@ -128,10 +135,13 @@ def _claim(limit: int, now: dt.datetime) -> tuple[str, list[int]]:
     return token, ids
 
 
-def outbox_send_batch(*, now: dt.datetime, limit: int = 500) -> SendReport:
-    """Claim up to `limit` due rows and send them. Returns what happened."""
+def outbox_send_batch(
+    *, now: dt.datetime, limit: int = 500, ids: Sequence[int] | None = None
+) -> SendReport:
+    """Claim up to `limit` due rows and send them. Returns what happened. `ids` restricts the
+    claim to those rows (a routing task sending what it just queued)."""
     report = SendReport()
-    token, ids = _claim(limit, now)
+    token, ids = _claim(limit, now, ids)
     rows = list(
         Outbox.objects.filter(id__in=ids, claimed_by=token, status=Outbox.Status.SENDING)
         .select_related("participant", "enrollment", "step")

@@ -307,10 +307,12 @@ def service_message_queue(
     now: dt.datetime,
     template: str = "",
     buttons: list[dict[str, str]] | None = None,
+    template_values: dict[str, str] | None = None,
 ) -> Outbox:
     """Queue a message that is not curriculum (a keyword's answer) on the same Outbox path.
     `template` names the template a channel sends instead when his 24-hour window is closed;
-    `buttons` ([{"id", "title"}], at most three) makes it a reply-button message. Raises
+    `buttons` ([{"id", "title"}], at most three) makes it a reply-button message;
+    `template_values` fills that template's parameters the program cannot know. Raises
     RecipientBlocked for a number that must never be messaged (a partner contact's)."""
     if blocked_hashes([participant.phone_hash]):
         raise RecipientBlocked("this number is a partner contact: nothing is sent to it")
@@ -322,6 +324,7 @@ def service_message_queue(
         body=text,
         template=template,
         buttons=buttons,
+        content={"template_values": template_values} if template_values else None,
         channel=channel,
         status=Outbox.Status.QUEUED,
         due_at=now,

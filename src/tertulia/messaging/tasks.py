@@ -10,7 +10,7 @@ from django_tasks import task
 
 from tertulia.core import clock
 from tertulia.messaging.models import Outbox
-from tertulia.messaging.router import message_route
+from tertulia.messaging.router import ROUTED_SEND_LIMIT, message_route, outbox_send_routed
 from tertulia.messaging.scheduler import outbox_enqueue_due
 from tertulia.messaging.sender import outbox_recover_stale, outbox_send_batch
 
@@ -22,8 +22,10 @@ SEND_BATCH = 100
 # Routing a man's message and sending what it produced (a keyword's answer, a community post
 # to 49 men) go before bookkeeping: a relay to 49 men brings back ~150 delivery statuses, and
 # in a FIFO queue their webhooks delayed the next posts' routing (bench/relay.py). The database
-# queue orders by priority; the RQ backend refuses priorities, so there it stays FIFO.
+# queue orders by priority; the RQ backend refuses priorities, so there this work goes to a
+# queue of its own that RQ workers take first (messaging.worker).
 PERSON_WAITING = 10
+INTERACTIVE_QUEUE = "interactive"
 
 
 def person_waiting() -> int:
@@ -32,6 +34,17 @@ def person_waiting() -> int:
     from django_tasks.base import DEFAULT_TASK_PRIORITY
 
     return PERSON_WAITING if default_task_backend.supports_priority else DEFAULT_TASK_PRIORITY
+
+
+def person_waiting_queue() -> str:
+    """The queue of work a person waits for: its own on a backend without priorities."""
+    from django_tasks import DEFAULT_TASK_QUEUE_NAME, default_task_backend
+
+    if default_task_backend.supports_priority:
+        return DEFAULT_TASK_QUEUE_NAME
+    if INTERACTIVE_QUEUE in default_task_backend.queues:
+        return INTERACTIVE_QUEUE
+    return DEFAULT_TASK_QUEUE_NAME
 
 
 def _when(iso: str | None) -> dt.datetime:
@@ -49,7 +62,7 @@ def schedule_due_task(now_iso: str | None = None) -> dict[str, int]:
     return {"outbox_written": report.outbox_written, "completed": report.completed}
 
 
-@task(priority=person_waiting())
+@task(priority=person_waiting(), queue_name=person_waiting_queue())
 def send_outbox_task(now_iso: str | None = None) -> int:
     """Drain due Outbox rows in batches; hand what is left to a fresh task."""
     now = _when(now_iso)
@@ -64,13 +77,20 @@ def send_outbox_task(now_iso: str | None = None) -> int:
     return sent
 
 
-@task(priority=person_waiting())
+@task(priority=person_waiting(), queue_name=person_waiting_queue())
 def route_inbound_task(message_id: int, now_iso: str | None = None) -> str:
-    """Route one stored inbound message, then send any answer it produced."""
+    """Route one stored inbound message, then send at once what it produced."""
     now = _when(now_iso)
+    return message_route_and_send(message_id=message_id, now=now)
+
+
+def message_route_and_send(*, message_id: int, now: dt.datetime) -> str:
+    """Route a message and send its answers in the same task (a keyword's reply, a community
+    post's copies to the other members): one task hop less between a man's post and the
+    others' phones (bench/relay.py). Rows left due (paced by a rate limit, more than one
+    task's share) go to send_outbox_task."""
     route = message_route(message_id=message_id, now=now)
-    if Outbox.objects.filter(
-        status=Outbox.Status.QUEUED, due_at__lte=now, step__isnull=True
-    ).exists():
+    report = outbox_send_routed(now=now)
+    if report.paced or report.retried or report.claimed >= ROUTED_SEND_LIMIT:
         transaction.on_commit(lambda: send_outbox_task.enqueue(now.isoformat()))
     return route

@@ -32,20 +32,21 @@ def run_until_idle(max_rounds: int = 10_000) -> int:
             ran += pending
         return ran
     if backend.startswith("django_tasks_rq"):
-        import django_rq
-        from django_tasks_rq.backend import Job
-        from rq import SimpleWorker
-
-        queue = django_rq.get_queue("default", job_class=Job)
-        worker = SimpleWorker([queue], connection=queue.connection, job_class=Job)
+        worker = _rq_worker()
         ran = 0
         for _ in range(max_rounds):
-            if queue.count == 0:
+            waiting = sum(queue.count for queue in worker.queues)
+            if waiting == 0:
                 return ran
-            ran += queue.count
+            ran += waiting
             worker.work(burst=True, logging_level="WARNING")
         return ran
     return 0  # the immediate backend ran everything at enqueue time
+
+
+# Seconds an idle database-queue worker sleeps before it looks for work again: each hop
+# between tasks (a man's post, then its relay) can wait this long.
+DB_POLL_INTERVAL = 0.05
 
 
 def _db_worker(*, batch: bool, worker_id: str = "tertulia"):  # type: ignore[no-untyped-def]
@@ -53,7 +54,7 @@ def _db_worker(*, batch: bool, worker_id: str = "tertulia"):  # type: ignore[no-
 
     return Worker(
         queue_names=["default"],
-        interval=0.2 if not batch else 0,
+        interval=DB_POLL_INTERVAL if not batch else 0,
         batch=batch,
         backend_name="default",
         startup_delay=False,
@@ -63,16 +64,46 @@ def _db_worker(*, batch: bool, worker_id: str = "tertulia"):  # type: ignore[no-
     )
 
 
+def _rq_worker(*, long_lived: bool = False):  # type: ignore[no-untyped-def]
+    """An RQ worker that runs every job in its own process (RQ's default forks one per job:
+    a new database connection and new connections to the provider for each of the few
+    short jobs a community post makes; decision 0057). It takes the queue of work a person
+    waits for first (messaging.tasks)."""
+    import django_rq
+    from django.db import close_old_connections
+    from django_tasks_rq.backend import Job
+    from rq import SimpleWorker
+
+    from tertulia.messaging.tasks import INTERACTIVE_QUEUE
+
+    class Worker(SimpleWorker):
+        def _install_signal_handlers(self) -> None:
+            # `tertulia serve` runs the worker in a thread, where signals cannot be handled.
+            if threading.current_thread() is threading.main_thread():
+                super()._install_signal_handlers()
+
+        def execute_job(self, job, queue):  # type: ignore[no-untyped-def]
+            if not long_lived:  # run_until_idle: the caller owns the connection (a test's)
+                return super().execute_job(job, queue)
+            # What Django does around a request: a connection that broke or aged is
+            # replaced, not reused by every later job.
+            close_old_connections()
+            try:
+                return super().execute_job(job, queue)
+            finally:
+                close_old_connections()
+
+    configured = settings.TASKS["default"].get("QUEUES") or ["default"]
+    names = sorted(configured, key=lambda name: name != INTERACTIVE_QUEUE)
+    queues = [django_rq.get_queue(name, job_class=Job) for name in names]
+    return Worker(queues, connection=queues[0].connection, job_class=Job)
+
+
 def run_forever() -> None:
     """A long-lived worker on the configured backend."""
     backend = _backend_path()
     if backend.startswith("django_tasks_rq"):
-        import django_rq
-        from django_tasks_rq.backend import Job
-        from rq import Worker
-
-        queue = django_rq.get_queue("default", job_class=Job)
-        Worker([queue], connection=queue.connection, job_class=Job).work()
+        _rq_worker(long_lived=True).work()
     else:
         _db_worker(batch=False).run()
 

@@ -33,7 +33,12 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_the_bundled_registry_loads_and_maps_each_day(make_config: Any) -> None:
     config = make_config()
     report = templates_load(channel="test", path=REGISTRY)
-    assert sorted(report.created) == ["hep_aviso", "hep_bienvenida", "hep_dia_apertura"]
+    assert sorted(report.created) == [
+        "community_digest",
+        "hep_aviso",
+        "hep_bienvenida",
+        "hep_dia_apertura",
+    ]
     assert template_for_day(config.pk, 0).name == "hep_bienvenida"
     assert template_for_day(config.pk, 7).name == "hep_dia_apertura"
     # Loading again changes nothing but says so.
@@ -131,9 +136,10 @@ def test_the_cli_loads_and_lists_a_registry(tmp_path: Path) -> None:
     assert tertulia("channel", "add-whatsapp", "peru", "--phone-number-id", "1").returncode == 0
     loaded = tertulia("channel", "templates", "load", "peru", str(REGISTRY))
     assert loaded.returncode == 0, loaded.stderr
-    assert "whatsapp:peru: 3 template(s) added, 0 updated, 0 deactivated" in loaded.stdout
+    assert "whatsapp:peru: 4 template(s) added, 0 updated, 0 deactivated" in loaded.stdout
     listed = tertulia("channel", "templates", "list", "peru").stdout
     assert "hep_bienvenida [es, utility] opens day 0: program" in listed
+    assert "community_digest [es, utility] service: posts, group" in listed
     bad = write(tmp_path, "templates: 3\n")
     refused = tertulia("channel", "templates", "load", "peru", str(bad))
     assert refused.returncode == 1

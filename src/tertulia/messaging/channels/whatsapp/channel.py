@@ -12,9 +12,11 @@ leaves 'sending' for `outbox_recover_stale` to reconcile instead of re-sending i
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -111,6 +113,8 @@ def clients_close() -> None:
     with _clients_lock:
         while _clients:
             _clients.popitem()[1].close()
+    with _reuploaded_lock:
+        _reuploaded.clear()
 
 
 # -- media ---------------------------------------------------------------------------------------
@@ -154,6 +158,63 @@ def media_id_for(config: ChannelConfig, client: CloudAPIClient, path: Path, mime
     return media_id
 
 
+# Meta's answers when a media id it gave us cannot be sent on (expired, or not one this number
+# may send): the relay then downloads the file once and uploads it again (media_reupload).
+MEDIA_REFUSED = frozenset({"131052", "131053"})
+_reuploaded: dict[tuple[str, str, str], tuple[str, dt.datetime]] = {}
+_reuploaded_lock = threading.Lock()
+
+
+def media_reupload(config: ChannelConfig, client: CloudAPIClient, media_id: str) -> str | None:
+    """A media id this channel can send for a provider's media id it could not send (a
+    member's voice note or image relayed by reference): the file is downloaded and uploaded
+    again, once per channel (MediaUpload, by content), and remembered in this process. None
+    when Meta no longer has the file: nothing is left to relay."""
+    key = (config.channel, config.base_url, media_id)
+    now = timezone.now()
+    with _reuploaded_lock:
+        known = _reuploaded.get(key)
+    if known is not None and known[1] > now:
+        return known[0]
+    try:
+        info = client.get_media(media_id)
+        if not info.url:
+            return None
+        data = client.download_media(info.url)
+    except CloudAPIError as exc:
+        logger.warning("WhatsApp %s: media could not be fetched again (%s)", config.channel, exc)
+        return None
+    sha = hashlib.sha256(data).hexdigest()
+    found = MediaUpload.objects.filter(
+        channel=config.channel, sha256=sha, expires_at__gt=now
+    ).first()
+    if found is not None:
+        fresh = found.media_id
+    else:
+        mime = info.mime_type or "application/octet-stream"
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "media"
+            path.write_bytes(data)
+            try:
+                fresh = client.upload_media(path, mime)
+            except CloudAPIError as exc:
+                logger.warning("WhatsApp %s: media upload failed (%s)", config.channel, exc)
+                return None
+        MediaUpload.objects.update_or_create(
+            channel=config.channel,
+            sha256=sha,
+            defaults={
+                "media_id": fresh,
+                "mime": mime,
+                "uploaded_at": now,
+                "expires_at": now + MEDIA_TTL,
+            },
+        )
+    with _reuploaded_lock:
+        _reuploaded[key] = (fresh, now + MEDIA_TTL)
+    return fresh
+
+
 def media_forget(channel: str, media_id: str) -> None:
     """Drop a media id Meta no longer knows, so that the next send uploads the file again."""
     MediaUpload.objects.filter(channel=channel, media_id=media_id).delete()
@@ -174,6 +235,7 @@ def payloads_for(
     echoes in each status webhook (biz_opaque_callback_data)."""
     to = recipient(outbound.to)
     reference = str(outbound.message_id)
+    reply_to = outbound.reply_to or None
     if outbound.kind == "buttons":
         buttons = [(b["id"], b["title"]) for b in outbound.buttons]
         return [buttons_payload(to, outbound.text, buttons, reference=reference)]
@@ -187,14 +249,19 @@ def payloads_for(
         caption = outbound.caption if outbound.kind in CAPTIONED_KINDS else None
         payloads = [
             media_payload(
-                to, outbound.kind, media_id=media_id, caption=caption or None, reference=reference
+                to,
+                outbound.kind,
+                media_id=media_id,
+                caption=caption or None,
+                reference=reference,
+                reply_to=reply_to,
             )
         ]
         if outbound.caption and outbound.kind not in CAPTIONED_KINDS:
             # Audio cannot carry a caption: its words follow as a text.
             payloads += text_payload(to, outbound.caption, reference=f"{reference}.c")
         return payloads
-    return text_payload(to, outbound.text, reference=reference)
+    return text_payload(to, outbound.text, reference=reference, reply_to=reply_to)
 
 
 def error_for(error: CloudAPIError, config: ChannelConfig) -> ChannelError:
@@ -278,6 +345,7 @@ class WhatsAppChannel:
         for index, outcomes in parts.items():
             results[index] = self._outcome(outcomes, config)
         final = [r if r is not None else ChannelError("not sent") for r in results]
+        self._relay_media_again(outbounds, final, config, client)
         # Meta said 131047 (window closed) at once: its template goes instead, once.
         reengagement.resend_refused(
             outbounds,
@@ -289,6 +357,46 @@ class WhatsAppChannel:
             now=now,
         )
         return final
+
+    def _relay_media_again(
+        self,
+        outbounds: Sequence[Outbound],
+        final: list[SendResult | ChannelError],
+        config: ChannelConfig,
+        client: CloudAPIClient,
+    ) -> None:
+        """Media relayed by the provider's id that Meta refused to send (expired, or not
+        sendable from this number): upload it again and send those once more, paced like
+        any send. What still fails keeps its error."""
+        refused = [
+            index
+            for index, result in enumerate(final)
+            if outbounds[index].media_id
+            and isinstance(result, ChannelError)
+            and result.code in MEDIA_REFUSED
+        ]
+        if not refused:
+            return
+        fresh = {
+            media_id: media_reupload(config, client, media_id)
+            for media_id in {outbounds[i].media_id for i in refused}
+        }
+        again = [i for i in refused if fresh[outbounds[i].media_id]]
+        flat: list[dict[str, Any]] = []
+        owners: list[int] = []
+        for index in again:
+            outbound = dataclasses.replace(
+                outbounds[index], media_id=str(fresh[outbounds[index].media_id])
+            )
+            payloads = payloads_for(outbound, config, client)
+            flat.extend(payloads)
+            owners.extend([index] * len(payloads))
+        sent = client.send_many(flat, reserve=reserve_for(config), late_after=LATE_AFTER)
+        parts: dict[int, list[CloudSendResult | CloudAPIError]] = {}
+        for owner, result in zip(owners, sent, strict=True):
+            parts.setdefault(owner, []).append(result)
+        for index, outcomes in parts.items():
+            final[index] = self._outcome(outcomes, config)
 
     @staticmethod
     def _outcome(

@@ -696,6 +696,16 @@ class CloudAPIClient:
             raise error_from_response(response.status_code, response.content)
         return _media_info(media_id, response.content)
 
+    def download_media(self, url: str) -> bytes:
+        """GET a media's bytes from the `url` get_media gave (it needs the same token)."""
+        try:
+            response = self._http.get(url, headers=self._headers)
+        except httpx.TransportError as exc:
+            raise _transport_error(exc, maybe_accepted=False) from exc
+        if not response.is_success:
+            raise error_from_response(response.status_code, response.content)
+        return response.content
+
 
 class AsyncCloudAPIClient:
     """The same client on aiohttp, for high-throughput senders and the benchmark ceiling.

@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 from collections import defaultdict
 
+from django.db import transaction
 from django.db.models import Q
 
 from tertulia.core import clock
@@ -19,7 +20,7 @@ from tertulia.messaging.ratelimit import inbound_count
 from tertulia.messaging.services import (
     Inbound,
     StatusUpdate,
-    message_receive,
+    message_record_inbound,
     message_statuses_update,
 )
 
@@ -146,14 +147,26 @@ def _pricing_record(channel: str, statuses: list[StatusEvent]) -> None:
         values: dict[str, object] = {"pricing_category": category[:40]}
         if billable is not None:
             values["billable"] = billable
+        # Each of a message's statuses (sent, delivered, read) repeats its pricing: only the
+        # first changes the row, the others must not write it again.
+        unchanged = Q(**values)
         Message.objects.filter(
             channel=channel, direction=Message.Direction.OUT, provider_id__in=provider_ids
-        ).update(**values)
+        ).exclude(unchanged).update(**values)
 
 
-def webhook_event_process(event_id: int) -> dict[str, int]:
+def webhook_event_process(event_id: int, *, route_inline: bool = True) -> dict[str, int]:
     """Apply one stored webhook body: record each inbound message once and route it, apply
-    each status. Idempotent: a processed event is skipped, and every write dedupes."""
+    each status. Idempotent: a processed event is skipped, and every write dedupes.
+
+    The event's messages are routed here, and their answers sent, rather than in one more
+    task each (bench/relay.py: every hop between a man's post and the others' phones costs a
+    queue round trip); when the body holds several, all but the first go to routing tasks
+    first, so idle workers share them. The event is marked processed only after its messages
+    are routed or handed on: a crash before that leaves it pending and the next pass routes
+    them (routing is idempotent). A caller that processes many events in one task passes
+    `route_inline=False` for all but one, so that their messages are shared out to routing
+    tasks rather than routed one after another."""
     event = WebhookEvent.objects.filter(pk=event_id).first()
     if event is None or event.processed_at is not None:
         return {"inbound": 0, "statuses": 0}
@@ -161,14 +174,18 @@ def webhook_event_process(event_id: int) -> dict[str, int]:
     parsed = parse_envelope(event.body.encode("utf-8"))
     writers: set[int] = set()
     received = 0
+    to_route: list[int] = []
     for inbound in parsed.inbound:
-        message, created = message_receive(inbound_from_event(inbound, event.channel, now), now=now)
+        message, created = message_record_inbound(inbound_from_event(inbound, event.channel, now))
         received += created
         if message.participant_id:
             writers.add(message.participant_id)
+        if message.status == Message.Status.RECEIVED and message.pk not in to_route:
+            to_route.append(message.pk)
     _apply_statuses(event.channel, parsed.statuses, now)
     # He wrote, so his window is open: what waited for it goes now.
     outbox_release_held(participant_ids=writers, channel=event.channel, now=now)
+    _route_received(to_route, now, inline=route_inline)
     problems = list(parsed.problems)
     for inbound in parsed.inbound:
         problems += [f"message type {inbound.type}: error {e.code}" for e in inbound.errors]
@@ -180,6 +197,30 @@ def webhook_event_process(event_id: int) -> dict[str, int]:
             "webhook event %s on %s: %d problem(s)", event.pk, event.channel, len(parsed.problems)
         )
     return {"inbound": len(parsed.inbound), "statuses": len(parsed.statuses)}
+
+
+def _route_received(message_ids: list[int], now: dt.datetime, *, inline: bool = True) -> None:
+    """Route the first message here and send what it produced; hand the others to routing
+    tasks (enqueued first, so another worker can start on them meanwhile). Inside a caller's
+    transaction (reconciliation during a send) every message goes to a routing task after
+    commit, so that no transaction stays open over HTTP calls. A routing error does not fail
+    the whole event (its statuses are applied): the message goes to a routing task of its
+    own, where the error shows in the task's result."""
+    from tertulia.messaging.tasks import message_route_and_send, route_inbound_task
+
+    inline = inline and bool(message_ids) and not transaction.get_connection().in_atomic_block
+    handed_on = message_ids[1:] if inline else message_ids
+    for message_id in handed_on:
+        transaction.on_commit(
+            lambda m=message_id: route_inbound_task.enqueue(m, now.isoformat())  # type: ignore[misc]
+        )
+    if not inline:
+        return
+    try:
+        message_route_and_send(message_id=message_ids[0], now=now)
+    except Exception:
+        logger.exception("routing message %s failed; left to a routing task", message_ids[0])
+        route_inbound_task.enqueue(message_ids[0], now.isoformat())
 
 
 def webhook_events_process_pending(*, channel: str | None = None, limit: int = 1000) -> int:

@@ -30,7 +30,7 @@ from tertulia.messaging.models import ChannelConfig, Message, MessageTemplate, O
 from tertulia.messaging.window import SERVICE_WINDOW, participants_in_window, window_closes_at
 from tertulia.programs.models import Day, Step
 
-from .templates import pick_day_template, template_message, template_values
+from .templates import TEMPLATE_VALUES, pick_day_template, template_message, template_values
 
 REENGAGEMENT = "131047"
 # A held message is looked at again this often (and at once when he writes)...
@@ -116,6 +116,11 @@ def _plan(
             )
     if plan.template is not None:
         plan.values = template_values(day=day, curriculum=curriculum)
+        # Values the message brought (a digest invitation's count of posts), program values
+        # only: the registry refuses any other parameter name.
+        plan.values.update(
+            {k: v for k, v in outbound.template_values.items() if k in TEMPLATE_VALUES}
+        )
     return plan
 
 

@@ -38,6 +38,10 @@ TEMPLATE_VALUES: dict[str, str] = {
     "day_title": "the day's title",
     "program": "the program's name",
     "days_left": "days left in the program",
+    # Set by the message that names the template (Outbound.template_values): the digest's
+    # invitation back to his community.
+    "posts": "new posts waiting for him in his community",
+    "group": "his community's name (its cohort's)",
 }
 # Named here only to explain the refusal: these identify or expose a man.
 PERSONAL_VALUES = frozenset(

@@ -1,0 +1,57 @@
+"""The long-lived worker: on RQ it runs jobs in its own process (no fork per job), takes the
+queue of work a person waits for first, and can run in a thread (`tertulia serve`)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+
+@pytest.fixture
+def rq_backend(settings):  # type: ignore[no-untyped-def]
+    if not settings.TASKS["default"]["BACKEND"].startswith("django_tasks_rq"):
+        pytest.skip("the database queue is configured (no REDIS_URL)")
+
+
+def test_routing_and_sending_go_first_on_rq(rq_backend) -> None:  # type: ignore[no-untyped-def]
+    from rq import SimpleWorker
+
+    from tertulia.messaging.tasks import route_inbound_task, send_outbox_task
+    from tertulia.messaging.worker import _rq_worker
+
+    worker = _rq_worker()
+    assert isinstance(worker, SimpleWorker), "no fork per job"
+    assert [q.name for q in worker.queues] == ["interactive", "default"]
+    assert route_inbound_task.queue_name == send_outbox_task.queue_name == "interactive"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rq_worker_runs_in_a_thread(rq_backend) -> None:  # type: ignore[no-untyped-def]
+    from tertulia.messaging.tasks import send_outbox_task
+    from tertulia.messaging.worker import _rq_worker
+
+    send_outbox_task.enqueue()
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            _rq_worker().work(burst=True, logging_level="WARNING")
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            failures.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(60)
+    assert not failures
+    worker_queues = _rq_worker().queues
+    assert sum(q.count for q in worker_queues) == 0, "the job ran"
+
+
+def test_the_database_queue_keeps_priorities(settings) -> None:  # type: ignore[no-untyped-def]
+    if not settings.TASKS["default"]["BACKEND"].startswith("django_tasks_db"):
+        pytest.skip("RQ is configured")
+    from tertulia.messaging.tasks import PERSON_WAITING, route_inbound_task
+
+    assert route_inbound_task.priority == PERSON_WAITING
+    assert route_inbound_task.queue_name == "default"
