@@ -131,17 +131,18 @@ def webhook_events_process_claimed(claimed_at: dt.datetime, events: list[Claimed
 
     done = 0
     token = claimed_at
+    lost: set[int] = set()
     for index, event in enumerate(events):
         now = clock.now()
-        rest = [e.id for e in events[index:]]
+        rest = [e.id for e in events[index:] if e.id not in lost]
         if not event.has_messages and index > 0 and _message_waiting(now):
             _release(token, rest)
             break
         if now - token > LEASE / 2:
-            mine = _renew(token, rest, now)
+            lost |= set(rest) - _renew(token, rest, now)
             token = now
-            if event.id not in mine:
-                continue
+        if event.id in lost:
+            continue
         try:
             webhook_event_process(event.id)
             done += 1
