@@ -15,6 +15,9 @@ worker, and to processed.
         [--worker-class gthread] [--threads 8] [--client lean|aiohttp]
         [--database-url postgres://...] [--redis-url redis://...]
 
+gunicorn starts with the settings a deployment uses (`-c python:tertulia.gunicorn_conf`:
+gthread, one process per core, 8 threads); the flags can compare other setups.
+
 The load generator runs on the same 2-core machine as the server, so it must be cheap: the
 default `lean` client is one thread driving non-blocking sockets with requests built and
 signed before the clock starts (about 40 µs of CPU a request); `--client aiohttp` is the
@@ -347,6 +350,9 @@ def main() -> None:
     parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--client", default="lean", choices=["lean", "aiohttp"])
+    parser.add_argument(
+        "--gunicorn-conf", default="python:tertulia.gunicorn_conf", help="'' for gunicorn's own"
+    )
     parser.add_argument("--handoff", type=int, default=200, help="paced POSTs (0: skip)")
     parser.add_argument("--handoff-every-ms", type=float, default=50.0)
     parser.add_argument("--database-url", default=None)
@@ -381,6 +387,8 @@ def main() -> None:
 
     host, port = "127.0.0.1", free_port()
     command = [str(Path(sys.executable).parent / "gunicorn"), "tertulia.wsgi:application"]
+    if args.gunicorn_conf:
+        command += ["-c", args.gunicorn_conf]  # what a deployment runs; flags below override
     command += ["--bind", f"{host}:{port}", "--workers", str(args.workers)]
     command += ["--worker-class", args.worker_class, "--backlog", "2048"]
     if args.worker_class == "gthread":
@@ -428,8 +436,10 @@ def main() -> None:
     p50, p99 = cut(run.latencies, 50) * 1000, cut(run.latencies, 99) * 1000
     lost = len(set(run.answered + warm.answered) - stored)
     client_share = run.cpu / run.seconds * 100
-    serving = f"gunicorn, {args.workers} {args.worker_class} workers" + (
-        f" × {args.threads} threads" if args.worker_class == "gthread" else ""
+    serving = (
+        f"gunicorn ({args.gunicorn_conf or 'its defaults'}), {args.workers} "
+        + (f"{args.worker_class} workers")
+        + (f" × {args.threads} threads" if args.worker_class == "gthread" else "")
     )
     lines = [
         f"{args.requests:,} distinct signed webhook POSTs (one inbound message each) from "
