@@ -156,6 +156,8 @@ def webhook_events_drain(*, limit: int = CLAIM_BATCH, max_batches: int | None = 
     """Claim and process batches until nothing is left to claim; return how many ran."""
     done = 0
     batches = 0
+    if not webhook_events_any_waiting():
+        return 0  # one read, not a write transaction, when there is nothing (the usual case)
     while max_batches is None or batches < max_batches:
         claimed_at, events = webhook_events_claim(limit=limit)
         if not events:
@@ -175,12 +177,11 @@ def run_forever(
     stop = stop or threading.Event()
     while not stop.is_set():
         try:
-            if not webhook_events_any_waiting():
+            if webhook_events_drain(limit=limit) == 0:
                 _stored.wait(poll_seconds)
                 _stored.clear()
-                continue
-            webhook_events_drain(limit=limit)
-            close_old_connections()
+            else:
+                close_old_connections()
         except Exception:
             logger.exception("webhook worker: a round failed; starting again")
             # A dropped database connection is replaced on the next query.
