@@ -340,8 +340,9 @@ class WebhookEvent(models.Model):
     body = EncryptedTextField()
     received_at = models.DateTimeField()
     signature_ok = models.BooleanField(default=False)
-    # The body carries a man's message (not only delivery statuses): processed first.
-    has_messages = models.BooleanField(default=False)
+    # The body carries a man's message (not only delivery statuses): processed first. A
+    # database default, so that a web process of the version before this column still stores.
+    has_messages = models.BooleanField(db_default=False)
     # When a worker took it (channels/whatsapp/handoff.py); a claim older than the lease is
     # taken again, so a worker that dies between claim and done loses nothing.
     claimed_at = models.DateTimeField(null=True, blank=True)
