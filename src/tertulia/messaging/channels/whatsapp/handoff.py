@@ -15,10 +15,11 @@ table does not already give: the row is the durable record, and the claim is the
   is idempotent (each message and status is deduplicated in the database), so that costs work,
   never a duplicate.
 - **Waking.** A worker with nothing to do looks again every `poll_seconds` (20 ms by default:
-  an index-only look at the unprocessed rows, about fifty a second per worker, negligible for
-  the database), or at once when a view in the same process stored an event (`tertulia serve`).
-  PostgreSQL's NOTIFY was not used: it takes a database-wide lock that is held through the
-  commit's WAL flush, which would serialize the very INSERTs the view must keep concurrent.
+  a look through the partial index of unprocessed rows, about fifty a second per worker,
+  negligible for the database), or at once when a view in the same process stored an event
+  (`tertulia serve`). PostgreSQL's NOTIFY was not used: a notifying transaction holds a
+  cluster-wide lock until after its commit, WAL flush included, which would serialize the
+  very INSERTs the view must keep concurrent (decision 0090).
 - **A man first.** Between status-only events a worker checks whether a body with a man's
   message arrived meanwhile, and if so hands the rest of its batch back and takes that first: a
   relay's flood of delivery statuses never delays the next post by more than one event.
