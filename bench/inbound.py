@@ -12,11 +12,11 @@ while paced POSTs arrive; for each, the delay from stored (received_at) to claim
 worker, and to processed.
 
     python bench/inbound.py [--requests 10000] [--concurrency 32] [--workers 2]
-        [--worker-class gthread] [--threads 8] [--client lean|aiohttp]
+        [--worker-class gthread] [--threads 16] [--client lean|aiohttp]
         [--database-url postgres://...] [--redis-url redis://...]
 
 gunicorn starts with the settings a deployment uses (`-c python:tertulia.gunicorn_conf`:
-gthread, one process per core, 8 threads); the flags can compare other setups.
+gthread, one process per core, 16 threads); the flags can compare other setups.
 
 The load generator runs on the same 2-core machine as the server, so it must be cheap: the
 default `lean` client is one thread driving non-blocking sockets with requests built and
@@ -348,7 +348,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--client", default="lean", choices=["lean", "aiohttp"])
     parser.add_argument(
         "--gunicorn-conf", default="python:tertulia.gunicorn_conf", help="'' for gunicorn's own"
@@ -494,7 +494,7 @@ def main() -> None:
             command_line += f" --workers {args.workers}"
         if args.worker_class != "gthread":
             command_line += f" --worker-class {args.worker_class}"
-        if args.threads != 8 and args.worker_class == "gthread":
+        if args.threads != 16 and args.worker_class == "gthread":
             command_line += f" --threads {args.threads}"
         if args.client != "lean":
             command_line += f" --client {args.client}"
