@@ -373,6 +373,7 @@ def main() -> None:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
+    load_before = os.getloadavg()[0]
     database_url = args.database_url
     pg = ["-h", "127.0.0.1", "-U", "postgres"]
     if database_url is None:
@@ -457,7 +458,8 @@ def main() -> None:
         "",
         "Lost counts the requests answered 200 (warm-up of 500 included) whose message id is "
         "not in a stored body. The load generator runs on the same 2-core machine; its CPU is "
-        "measured in its own process.",
+        f"measured in its own process. Load average (1 min): {load_before:.1f} before the run, "
+        f"{os.getloadavg()[0]:.1f} after.",
     ]
     if handoff is not None:
         claimed = handoff["claimed"]
@@ -467,7 +469,8 @@ def main() -> None:
             "",
             f"Hand-off: {args.handoff} POSTs, one every {args.handoff_every_ms:.0f} ms, with one "
             "worker process running the webhook loop (`tertulia worker`'s thread). Delay from "
-            "stored to claimed by the worker, and to processed (stored as a Message, routed):",
+            "stored to claimed by the worker, and to processed (the Message stored, its routing "
+            "queued):",
             "",
             "| | p50 (ms) | p99 (ms) | max (ms) |",
             "|---|---:|---:|---:|",
