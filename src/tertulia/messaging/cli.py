@@ -8,9 +8,14 @@ import click
 @click.command()
 @click.option("--tick", default=60.0, show_default=True, help="Seconds between scheduler runs.")
 @click.option("--no-scheduler", is_flag=True, help="Only run tasks; another worker schedules.")
-def worker(tick: float, no_scheduler: bool) -> None:
+@click.option(
+    "--no-webhooks",
+    is_flag=True,
+    help="Do not process stored webhook events here; another worker does.",
+)
+def worker(tick: float, no_scheduler: bool, no_webhooks: bool) -> None:
     """Run background tasks on the configured queue (database, or Redis when REDIS_URL is set),
-    and the scheduler's clock."""
+    process stored webhook events, and run the scheduler's clock."""
     from tertulia.cli import setup_django
 
     setup_django(migrate=True)
@@ -22,7 +27,7 @@ def worker(tick: float, no_scheduler: bool) -> None:
     if not no_scheduler:
         start_ticker(clockwork.tick, tick)
     click.echo(f"tertulia worker on {settings.TASKS['default']['BACKEND']} (Ctrl+C to stop)")
-    run_forever()
+    run_forever(webhooks=not no_webhooks)
 
 
 @click.command()

@@ -340,13 +340,27 @@ class WebhookEvent(models.Model):
     body = EncryptedTextField()
     received_at = models.DateTimeField()
     signature_ok = models.BooleanField(default=False)
+    # The body carries a man's message (not only delivery statuses): processed first. A
+    # database default, so that a web process of the version before this column still stores.
+    has_messages = models.BooleanField(db_default=False)
+    # When a worker took it (channels/whatsapp/handoff.py); a claim older than the lease is
+    # taken again, so a worker that dies between claim and done loses nothing.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     problems = models.JSONField(default=list, blank=True)
 
     class Meta:
         verbose_name = _("webhook event")
         verbose_name_plural = _("webhook events")
-        indexes = [models.Index(fields=["channel", "processed_at"], name="webhookevent_pending")]
+        indexes = [
+            # Only the unprocessed rows, in the order workers claim them: the index stays as
+            # small as the backlog however many events are kept.
+            models.Index(
+                fields=["-has_messages", "id"],
+                condition=models.Q(processed_at__isnull=True),
+                name="webhookevent_unprocessed",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"webhook event {self.pk} ({self.channel})"

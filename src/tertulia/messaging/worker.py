@@ -18,6 +18,21 @@ def _backend_path() -> str:
 
 
 def run_until_idle(max_rounds: int = 10_000) -> int:
+    """Process stored webhook events and run queued tasks in this process until neither is
+    left; return how many events and tasks ran."""
+    from tertulia.messaging.channels.whatsapp.handoff import webhook_events_drain
+
+    ran = 0
+    for _ in range(max_rounds):
+        events = webhook_events_drain()
+        tasks = _run_queued()
+        ran += events + tasks
+        if events == 0 and tasks == 0:
+            return ran
+    return ran
+
+
+def _run_queued(max_rounds: int = 10_000) -> int:
     """Run queued tasks in this process until none is left; return how many ran."""
     backend = _backend_path()
     if backend.startswith("django_tasks_db"):
@@ -99,8 +114,13 @@ def _rq_worker(*, long_lived: bool = False):  # type: ignore[no-untyped-def]
     return Worker(queues, connection=queues[0].connection, job_class=Job)
 
 
-def run_forever() -> None:
-    """A long-lived worker on the configured backend."""
+def run_forever(*, webhooks: bool = True) -> None:
+    """A long-lived worker on the configured backend. With `webhooks`, a thread of the same
+    process claims and processes stored webhook events (channels/whatsapp/handoff.py)."""
+    if webhooks:
+        from tertulia.messaging.channels.whatsapp import handoff
+
+        handoff.start()
     backend = _backend_path()
     if backend.startswith("django_tasks_rq"):
         _rq_worker(long_lived=True).work()

@@ -1,4 +1,7 @@
-"""Background work for WhatsApp webhooks, through Django's Tasks API."""
+"""Background work for WhatsApp webhooks, through Django's Tasks API.
+
+The webhook view no longer enqueues a task per POST: workers claim stored events (handoff.py).
+The task stays so that jobs queued by an earlier version still run after an upgrade."""
 
 from __future__ import annotations
 

@@ -1,0 +1,206 @@
+"""From a stored webhook body to its processing, without a queue in between.
+
+The webhook view only stores the raw body (one INSERT, committed before the 200) and answers;
+workers find stored, unprocessed events themselves and claim them in batches. An enqueue per
+request (a Redis round trip and a pickled job, a third of each request) bought nothing the
+table does not already give: the row is the durable record, and the claim is the hand-off.
+
+- **Claim.** `webhook_events_claim` marks up to `limit` unprocessed events with the claim's
+  time, messages before statuses, oldest first. On PostgreSQL the rows are picked with
+  ``SELECT … FOR UPDATE SKIP LOCKED``, so workers claiming at the same moment get disjoint
+  batches without waiting for each other; on SQLite the write lock serializes claims.
+- **Lease.** A claim older than `LEASE` is taken again: a worker killed between claim and done
+  loses nothing, its events come back a minute later. The lease is renewed while a long batch
+  runs. An event whose single processing outlived the lease could be taken twice; processing
+  is idempotent (each message and status is deduplicated in the database), so that costs work,
+  never a duplicate.
+- **Waking.** A worker with nothing to do looks again every `poll_seconds` (20 ms by default:
+  a look through the partial index of unprocessed rows, about fifty a second per worker,
+  negligible for the database), or at once when a view in the same process stored an event
+  (`tertulia serve`). PostgreSQL's NOTIFY was not used: a notifying transaction holds a
+  cluster-wide lock until after its commit, WAL flush included, which would serialize the
+  very INSERTs the view must keep concurrent (decision 0090).
+- **A man first.** Between status-only events a worker checks whether a body with a man's
+  message arrived meanwhile, and if so hands the rest of its batch back and takes that first: a
+  relay's flood of delivery statuses never delays the next post by more than one event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+from dataclasses import dataclass
+
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Q
+
+from tertulia.core import clock, crypto
+from tertulia.messaging.models import WebhookEvent
+
+logger = logging.getLogger(__name__)
+
+LEASE = dt.timedelta(seconds=60)
+# Small, so that workers share a burst of posts instead of one taking it all (claiming costs
+# about a millisecond; processing an event, ten or more).
+CLAIM_BATCH = 5
+POLL_SECONDS = float(os.environ.get("TERTULIA_WEBHOOK_POLL_MS", "20")) / 1000.0
+
+# Set by a view that stored an event, so a worker thread in the same process starts at once.
+_stored = threading.Event()
+
+_INSERT = (
+    "INSERT INTO messaging_webhookevent"
+    " (channel, body, received_at, signature_ok, has_messages, problems)"
+    " VALUES (%s, %s, %s, %s, %s, %s)"
+)
+
+
+def webhook_event_store(
+    *, channel: str, body: str, received_at: dt.datetime, has_messages: bool
+) -> None:
+    """Store one signed webhook body, encrypted, in a single INSERT committed before this
+    returns (autocommit): the caller may answer 200 as soon as it does."""
+    value = connection.ops.adapt_datetimefield_value(received_at)
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT, [channel, crypto.encrypt(body), value, True, has_messages, "[]"])
+    _stored.set()
+
+
+def _claimable(now: dt.datetime) -> Q:
+    return Q(processed_at__isnull=True) & (
+        Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - LEASE)
+    )
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    has_messages: bool
+
+
+def webhook_events_claim(
+    *, limit: int = CLAIM_BATCH, now: dt.datetime | None = None
+) -> tuple[dt.datetime, list[Claimed]]:
+    """Take up to `limit` stored, unprocessed events for this worker: those with a man's
+    message first, then the oldest. Returns the claim's time (its token) and the events."""
+    now = now or clock.now()
+    with transaction.atomic():
+        rows = list(
+            WebhookEvent.objects.filter(_claimable(now))
+            .order_by("-has_messages", "id")
+            .select_for_update(skip_locked=True)
+            .values_list("id", "has_messages")[:limit]
+        )
+        if rows:
+            WebhookEvent.objects.filter(id__in=[r[0] for r in rows]).update(claimed_at=now)
+    return now, [Claimed(id=r[0], has_messages=r[1]) for r in rows]
+
+
+def _release(claimed_at: dt.datetime, ids: list[int]) -> None:
+    """Hand claimed, unstarted events back, so the next claim takes them in order again."""
+    if ids:
+        WebhookEvent.objects.filter(
+            id__in=ids, claimed_at=claimed_at, processed_at__isnull=True
+        ).update(claimed_at=None)
+
+
+def _renew(claimed_at: dt.datetime, ids: list[int], now: dt.datetime) -> set[int]:
+    """Extend the lease of events still claimed under `claimed_at`; those no longer ours
+    (taken by another worker after a stall) are left out."""
+    with transaction.atomic():
+        mine = set(
+            WebhookEvent.objects.filter(
+                id__in=ids, claimed_at=claimed_at, processed_at__isnull=True
+            ).values_list("id", flat=True)
+        )
+        WebhookEvent.objects.filter(id__in=mine).update(claimed_at=now)
+    return mine
+
+
+def _message_waiting(now: dt.datetime) -> bool:
+    return WebhookEvent.objects.filter(_claimable(now), has_messages=True).exists()
+
+
+def webhook_events_any_waiting(now: dt.datetime | None = None) -> bool:
+    return WebhookEvent.objects.filter(_claimable(now or clock.now())).exists()
+
+
+def webhook_events_process_claimed(claimed_at: dt.datetime, events: list[Claimed]) -> int:
+    """Process a claimed batch in order; return how many were processed. A failure leaves
+    its event claimed, so it is tried again when the lease ends."""
+    from .processing import webhook_event_process
+
+    done = 0
+    token = claimed_at
+    lost: set[int] = set()
+    for index, event in enumerate(events):
+        now = clock.now()
+        rest = [e.id for e in events[index:] if e.id not in lost]
+        if not event.has_messages and index > 0 and _message_waiting(now):
+            _release(token, rest)
+            break
+        if now - token > LEASE / 2:
+            lost |= set(rest) - _renew(token, rest, now)
+            token = now
+        if event.id in lost:
+            continue
+        try:
+            # The batch's first event is routed here; the others' messages go to routing
+            # tasks, so that idle workers share a burst of posts instead of waiting in line.
+            webhook_event_process(event.id, route_inline=done == 0)
+            done += 1
+        except Exception:
+            # Never the body: it holds numbers and texts.
+            logger.exception("webhook event %s could not be processed; retried later", event.id)
+    return done
+
+
+def webhook_events_drain(*, limit: int = CLAIM_BATCH, max_batches: int | None = None) -> int:
+    """Claim and process batches until nothing is left to claim; return how many ran."""
+    done = 0
+    batches = 0
+    if not webhook_events_any_waiting():
+        return 0  # one read, not a write transaction, when there is nothing (the usual case)
+    while max_batches is None or batches < max_batches:
+        claimed_at, events = webhook_events_claim(limit=limit)
+        if not events:
+            break
+        done += webhook_events_process_claimed(claimed_at, events)
+        batches += 1
+    return done
+
+
+def run_forever(
+    stop: threading.Event | None = None,
+    *,
+    poll_seconds: float = POLL_SECONDS,
+    limit: int = CLAIM_BATCH,
+) -> None:
+    """The worker loop: drain, then wait for the next poll or a same-process store."""
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        try:
+            if webhook_events_drain(limit=limit) == 0:
+                _stored.wait(poll_seconds)
+                _stored.clear()
+            else:
+                close_old_connections()
+        except Exception:
+            logger.exception("webhook worker: a round failed; starting again")
+            # A dropped database connection is replaced on the next query.
+            connection.close()
+            stop.wait(1.0)
+
+
+def start(*, poll_seconds: float = POLL_SECONDS) -> threading.Thread:
+    """Run the loop in a daemon thread of this process (`tertulia worker`, `tertulia serve`)."""
+    thread = threading.Thread(
+        target=run_forever,
+        kwargs={"poll_seconds": poll_seconds},
+        name="tertulia-webhooks",
+        daemon=True,
+    )
+    thread.start()
+    return thread

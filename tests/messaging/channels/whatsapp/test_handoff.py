@@ -1,0 +1,267 @@
+"""The hand-off from a stored webhook to its processing: the view stores one row and enqueues
+nothing; workers claim stored events in batches (a man's message first), a claim left by a
+worker that died is taken again after the lease, and two workers never process one event."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from tertulia.core import clock
+from tertulia.core.clock import SimulatedClock
+from tertulia.messaging.channels.whatsapp import handoff, processing
+from tertulia.messaging.models import ChannelConfig, Message, WebhookEvent
+from tests.conftest import require_service
+
+from .conftest import CHANNEL, SECRET, URL, envelope, post_signed, text_message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+T0 = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
+
+
+def status(message_id: str, state: str = "delivered") -> dict[str, Any]:
+    return {"id": message_id, "status": state, "timestamp": "1772496000", "recipient_id": "519"}
+
+
+@pytest.fixture
+def simulated() -> Any:
+    previous = clock.use(SimulatedClock(T0))
+    yield clock._clock
+    clock.use(previous)
+
+
+def store(*, messages: bool, n: int) -> None:
+    if messages:
+        body = envelope(messages=[text_message("51987000001", f"Hola {n}", f"wamid.M{n}")])
+    else:
+        body = envelope(statuses=[status(f"wamid.S{n}")])
+    handoff.webhook_event_store(
+        channel=CHANNEL, body=body.decode(), received_at=clock.now(), has_messages=messages
+    )
+
+
+def queued_tasks() -> int:
+    from django.conf import settings
+
+    if settings.TASKS["default"]["BACKEND"].startswith("django_tasks_rq"):
+        import django_rq
+
+        return int(django_rq.get_queue("default").count)
+    from django_tasks_db.models import DBTaskResult
+
+    return int(DBTaskResult.objects.count())
+
+
+def require_postgresql() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("workers in threads need a database they can share: runs on PostgreSQL")
+    try:
+        connection.ensure_connection()
+        usable = connection.is_usable()
+    except Exception:  # noqa: BLE001 - any failure means the service is not there
+        usable = False
+    require_service("PostgreSQL", usable)
+
+
+def test_the_view_stores_one_row_with_its_priority_and_enqueues_nothing(
+    client, make_config, run_tasks
+) -> None:  # type: ignore[no-untyped-def]
+    make_config()
+    message = envelope(messages=[text_message("51987000001", "Hola grupo", "wamid.V1")])
+    statuses = envelope(statuses=[status("wamid.unknown")])
+    assert post_signed(client, message).status_code == 200
+    assert post_signed(client, statuses).status_code == 200
+    rows = list(WebhookEvent.objects.order_by("id").values_list("has_messages", "claimed_at"))
+    assert rows == [(True, None), (False, None)]
+    assert queued_tasks() == 0
+    assert WebhookEvent.objects.get(has_messages=True).body == message.decode()
+
+    run_tasks()
+    assert not WebhookEvent.objects.filter(processed_at__isnull=True).exists()
+    assert Message.objects.get(provider_id="wamid.V1").body == "Hola grupo"
+
+
+def test_a_claim_takes_messages_first_then_the_oldest_in_batches(simulated) -> None:  # type: ignore[no-untyped-def]
+    for n in range(4):
+        store(messages=False, n=n)
+    store(messages=True, n=10)
+    store(messages=True, n=11)
+    ids = list(WebhookEvent.objects.order_by("id").values_list("id", flat=True))
+    statuses, messages = ids[:4], ids[4:]
+
+    claims = [handoff.webhook_events_claim(limit=3)[1] for _ in range(3)]
+    assert [[e.id for e in claim] for claim in claims] == [
+        [*messages, statuses[0]],
+        statuses[1:],
+        [],
+    ]
+    assert [e.has_messages for e in claims[0]] == [True, True, False]
+    assert WebhookEvent.objects.filter(claimed_at=T0).count() == 6
+
+
+def test_a_worker_that_dies_between_claim_and_done_leaves_its_events_to_the_next(
+    simulated, make_config
+) -> None:  # type: ignore[no-untyped-def]
+    make_config()
+    store(messages=True, n=1)
+    store(messages=True, n=2)
+    _, dead = handoff.webhook_events_claim()  # and then the worker was killed
+    assert len(dead) == 2
+
+    simulated.advance(dt.timedelta(seconds=30))
+    assert handoff.webhook_events_claim()[1] == []  # its lease still holds
+    assert handoff.webhook_events_drain() == 0
+
+    simulated.advance(dt.timedelta(seconds=31))
+    claimed_at, again = handoff.webhook_events_claim()
+    assert [e.id for e in again] == [e.id for e in dead]
+    assert handoff.webhook_events_process_claimed(claimed_at, again) == 2
+    assert not WebhookEvent.objects.filter(processed_at__isnull=True).exists()
+    assert sorted(Message.objects.values_list("provider_id", flat=True)) == [
+        "wamid.M1",
+        "wamid.M2",
+    ]
+
+
+def test_an_event_that_fails_stays_claimed_and_is_tried_again_after_the_lease(
+    simulated, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    store(messages=True, n=1)
+    real = processing.webhook_event_process
+    monkeypatch.setattr(processing, "webhook_event_process", lambda event_id: 1 / 0)
+    assert handoff.webhook_events_drain() == 0
+    monkeypatch.setattr(processing, "webhook_event_process", real)
+    assert handoff.webhook_events_drain() == 0  # not before the lease ends
+    simulated.advance(handoff.LEASE + dt.timedelta(seconds=1))
+    assert handoff.webhook_events_drain() == 1
+    assert Message.objects.filter(provider_id="wamid.M1").count() == 1
+
+
+def test_a_man_s_message_overtakes_the_rest_of_a_batch_of_statuses(simulated) -> None:  # type: ignore[no-untyped-def]
+    for n in range(3):
+        store(messages=False, n=n)
+    claimed_at, batch = handoff.webhook_events_claim(limit=3)
+    store(messages=True, n=9)  # arrives while the worker applies the first statuses
+
+    assert handoff.webhook_events_process_claimed(claimed_at, batch) == 1
+    _, next_batch = handoff.webhook_events_claim(limit=3)
+    assert [e.has_messages for e in next_batch] == [True, False, False]
+    assert [e.id for e in next_batch[1:]] == [e.id for e in batch[1:]]
+
+
+def test_a_long_batch_renews_its_lease_and_skips_what_another_worker_took(
+    simulated, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    for n in range(3):
+        store(messages=False, n=n)
+    claimed_at, batch = handoff.webhook_events_claim(limit=3)
+    seen: list[int] = []
+
+    def slow(event_id: int) -> dict[str, int]:
+        seen.append(event_id)
+        if len(seen) == 1:
+            # The first event took most of the lease; meanwhile another worker took the third
+            # one (as if this worker had stalled past its lease on it).
+            simulated.advance(dt.timedelta(seconds=40))
+            WebhookEvent.objects.filter(pk=batch[2].id).update(claimed_at=clock.now())
+        return {}
+
+    monkeypatch.setattr(processing, "webhook_event_process", slow)
+    assert handoff.webhook_events_process_claimed(claimed_at, batch) == 2
+    assert seen == [batch[0].id, batch[1].id]
+    assert WebhookEvent.objects.get(pk=batch[1].id).claimed_at == T0 + dt.timedelta(seconds=40)
+
+
+def test_two_workers_claiming_at_once_never_process_the_same_event(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    require_postgresql()
+    for n in range(300):
+        store(messages=n % 3 == 0, n=n)
+    seen: list[tuple[int, int]] = []
+    lock = threading.Lock()
+
+    def record(event_id: int) -> dict[str, int]:
+        with lock:
+            seen.append((threading.get_ident(), event_id))
+        WebhookEvent.objects.filter(pk=event_id).update(processed_at=clock.now())
+        return {}
+
+    monkeypatch.setattr(processing, "webhook_event_process", record)
+    start = threading.Barrier(4)
+
+    def worker() -> None:
+        try:
+            start.wait()
+            handoff.webhook_events_drain(limit=7)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    ids = [event_id for _, event_id in seen]
+    assert len(ids) == 300
+    assert len(set(ids)) == 300
+    assert not WebhookEvent.objects.filter(processed_at__isnull=True).exists()
+
+
+def test_the_webhook_loop_processes_what_is_stored_while_it_waits(client, make_config) -> None:  # type: ignore[no-untyped-def]
+    require_postgresql()
+    make_config()
+    stop = threading.Event()
+
+    def loop() -> None:
+        try:
+            handoff.run_forever(stop, poll_seconds=0.02)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        body = envelope(messages=[text_message("51987000001", "Hola", "wamid.L1")])
+        assert post_signed(client, body).status_code == 200
+        deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=10)
+        while WebhookEvent.objects.filter(processed_at__isnull=True).exists():
+            assert dt.datetime.now(dt.UTC) < deadline, "the loop did not process the event"
+            stop.wait(0.02)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert Message.objects.filter(provider_id="wamid.L1").count() == 1
+
+
+def test_webhooks_skip_the_middleware_made_for_people(client, make_config) -> None:  # type: ignore[no-untyped-def]
+    make_config()
+    body = envelope(statuses=[status("wamid.X")])
+    response = post_signed(client, body)
+    assert response.status_code == 200
+    assert response["Content-Length"] == "0"
+    assert not response.cookies
+    assert "Content-Language" not in response
+    assert "X-Frame-Options" not in response
+    assert post_signed(client, body, secret="forged").status_code == 403
+    refused = client.post(URL, data=body, content_type="application/json", HTTP_HOST="evil.test")
+    assert refused.status_code == 400
+    assert client.get("/webhooks/whatsapp/test/nothing-here/").status_code == 404
+    # Pages for people still have theirs.
+    assert "Content-Language" in client.get("/login/")
+
+
+def test_a_new_app_secret_counts_at_once_and_the_old_one_no_longer(client, make_config) -> None:  # type: ignore[no-untyped-def]
+    make_config()
+    body = envelope(statuses=[status("wamid.R")])
+    assert post_signed(client, body).status_code == 200  # the secret is now cached
+    config = ChannelConfig.objects.get(name="test")
+    # An UPDATE no signal sees, as when the admin runs in another process.
+    ChannelConfig.objects.filter(pk=config.pk).update(app_secret="rotated-secret")
+    assert post_signed(client, body, secret="rotated-secret").status_code == 200
+    assert post_signed(client, body, secret=SECRET).status_code == 403
+    ChannelConfig.objects.filter(pk=config.pk).delete()
+    assert post_signed(client, body, secret="rotated-secret").status_code == 404
