@@ -133,7 +133,9 @@ def test_an_event_that_fails_stays_claimed_and_is_tried_again_after_the_lease(
 ) -> None:  # type: ignore[no-untyped-def]
     store(messages=True, n=1)
     real = processing.webhook_event_process
-    monkeypatch.setattr(processing, "webhook_event_process", lambda event_id: 1 / 0)
+    monkeypatch.setattr(
+        processing, "webhook_event_process", lambda event_id, route_inline=True: 1 / 0
+    )
     assert handoff.webhook_events_drain() == 0
     monkeypatch.setattr(processing, "webhook_event_process", real)
     assert handoff.webhook_events_drain() == 0  # not before the lease ends
@@ -154,6 +156,23 @@ def test_a_man_s_message_overtakes_the_rest_of_a_batch_of_statuses(simulated) ->
     assert [e.id for e in next_batch[1:]] == [e.id for e in batch[1:]]
 
 
+def test_a_batch_routes_its_first_event_in_place_and_shares_out_the_others(
+    simulated, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    for n in range(3):
+        store(messages=True, n=n)
+    claimed_at, batch = handoff.webhook_events_claim(limit=3)
+    calls: list[tuple[int, bool]] = []
+
+    def record(event_id: int, route_inline: bool = True) -> dict[str, int]:
+        calls.append((event_id, route_inline))
+        return {}
+
+    monkeypatch.setattr(processing, "webhook_event_process", record)
+    assert handoff.webhook_events_process_claimed(claimed_at, batch) == 3
+    assert calls == [(batch[0].id, True), (batch[1].id, False), (batch[2].id, False)]
+
+
 def test_a_long_batch_renews_its_lease_and_skips_what_another_worker_took(
     simulated, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
@@ -162,7 +181,7 @@ def test_a_long_batch_renews_its_lease_and_skips_what_another_worker_took(
     claimed_at, batch = handoff.webhook_events_claim(limit=3)
     seen: list[int] = []
 
-    def slow(event_id: int) -> dict[str, int]:
+    def slow(event_id: int, route_inline: bool = True) -> dict[str, int]:
         seen.append(event_id)
         if len(seen) == 1:
             # The first event took most of the lease; meanwhile another worker took the third
@@ -184,7 +203,7 @@ def test_two_workers_claiming_at_once_never_process_the_same_event(monkeypatch) 
     seen: list[tuple[int, int]] = []
     lock = threading.Lock()
 
-    def record(event_id: int) -> dict[str, int]:
+    def record(event_id: int, route_inline: bool = True) -> dict[str, int]:
         with lock:
             seen.append((threading.get_ident(), event_id))
         WebhookEvent.objects.filter(pk=event_id).update(processed_at=clock.now())
