@@ -34,7 +34,7 @@ def test_finishing_the_baseline_randomizes_him_by_his_strata(campaign, man: Man)
     screening = finish(man)
     assignment = Assignment.objects.get(trial=trial, participant=screening.participant)
     assert assignment.strata == {"age_band": "30-44", "region": "lima", "cohabiting": "yes"}
-    assert assignment.details == {"send_time": "evening"}
+    assert assignment.details == {"send_time": "19:00"}
     assert assignment.is_final
     assert screening.state == Screening.State.RANDOMIZED
     assert screening.arm == assignment.arm in {"program", "control"}

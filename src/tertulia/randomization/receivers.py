@@ -13,7 +13,7 @@ from django.dispatch import receiver
 
 from tertulia.cohorts.models import Participant
 from tertulia.randomization.models import Trial
-from tertulia.randomization.services import assignment_make
+from tertulia.randomization.services import assignment_make, assignment_notify
 from tertulia.recruitment.services import randomization_inputs, screening_mark_randomized
 from tertulia.recruitment.signals import baseline_completed
 
@@ -41,3 +41,5 @@ def randomize_when_ready(
         trial=trial, participant=participant, strata=randomization_inputs(participant)
     )
     screening_mark_randomized(participant=participant, arm=assignment.arm, now=now)
+    if assignment.is_final:  # a concealed arm is never told, not even to him
+        assignment_notify(assignment=assignment, now=now)
