@@ -79,7 +79,7 @@ def funnel_counts(campaign: Campaign | None = None) -> FunnelCounts:
     his = Enrollment.objects.filter(participant=OuterRef("participant"))
     reached = {
         "started": Q(),
-        "eligible": Q(screened_at__isnull=False),
+        "eligible": Q(screened_at__isnull=False, ineligible_reason=""),
         "consented": Q(consented_at__isnull=False),
         "baseline_done": Q(baseline_completed_at__isnull=False),
         "randomized": Q(randomized_at__isnull=False),
