@@ -27,7 +27,7 @@ def _percent(value: float) -> str:
 
 
 def _money(value: float | None, currency: str) -> str:
-    return "—" if value is None or math.isnan(value) else f"{value:,.2f} {currency}"
+    return "—" if value is None or math.isnan(value) else f"{value:,.2f} {currency}".strip()
 
 
 def funnel_title(counts: FunnelCounts, name: str) -> str:
@@ -81,11 +81,21 @@ def overall_counts(counts: FunnelCounts) -> dict[str, int]:
 
 def funnel_pngs(counts: FunnelCounts) -> dict[str, bytes]:
     """A funnel plot per variant and one overall, by variant code (OVERALL last)."""
-    plots = {**counts.by_variant, OVERALL: overall_counts(counts)}
-    return {
-        name: funnel_png(stage_counts, title=funnel_title(counts, name).replace("  ", " "))
-        for name, stage_counts in plots.items()
-    }
+    return {name: funnel_plot(counts, name) for name in (*counts.by_variant, OVERALL)}
+
+
+def funnel_plot(
+    counts: FunnelCounts,
+    name: str,
+    *,
+    labels: dict[str, str] | None = None,
+    overall_title: str = "Overall",
+    size: tuple[float, float] = (8, 4.6),
+) -> bytes:
+    """The funnel PNG of one variant code, or of OVERALL; `labels` translate the stages."""
+    stage_counts = overall_counts(counts) if name == OVERALL else counts.by_variant[name]
+    title = overall_title if name == OVERALL else f"{name} {counts.names.get(name, '')}".strip()
+    return funnel_png(stage_counts, title=title, labels=labels, size=size)
 
 
 def compare_echo(
@@ -108,3 +118,33 @@ def compare_echo(
             f"diff {result.difference:+.1%} [{result.low:+.1%}, {result.high:+.1%}]  "
             f"{result.method} p={result.p_value:.3f}"
         )
+
+
+def funnel_summary(counts: FunnelCounts) -> list[dict[str, object]]:
+    """One row per variant and overall (last) for a table: its counts at each stage, the share
+    of those who started who were randomized with its Wilson 95% interval, and its costs (in
+    `currency`)."""
+    table = funnel_table(counts.by_variant, counts.costs)
+    rows: list[dict[str, object]] = []
+    for name, group in table.groupby("variant", sort=False):
+        by_stage = group.set_index("stage")
+        randomized = by_stage.loc["randomized"]
+        rows.append(
+            {
+                "code": str(name),
+                "name": counts.names.get(str(name), ""),
+                "overall": name == OVERALL,
+                "counts": {stage: int(by_stage.loc[stage, "count"]) for stage in STAGES},
+                "randomized_share": _percent(randomized.from_start),
+                "randomized_interval": (
+                    ""
+                    if math.isnan(randomized.from_start_low)
+                    else f"{randomized.from_start_low:.0%}–{randomized.from_start_high:.0%}"
+                ),
+                "cost": _money(randomized.cost, ""),
+                "per_randomized": _money(randomized.cost_per_enrolled, ""),
+                "per_completer": _money(randomized.cost_per_completer, ""),
+                "currency": counts.currency,
+            }
+        )
+    return rows
