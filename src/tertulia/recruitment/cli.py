@@ -221,6 +221,27 @@ def report(
         raise click.ClickException(str(exc)) from exc
 
 
+@recruit.command("redact-webhooks")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Only bodies received in the last DAYS days [default: all].",
+)
+def redact_webhooks(days: int | None) -> None:
+    """Remove partner-contact answers from stored raw webhook bodies (run it daily: Meta's
+    re-deliveries can come days later; each answer is also removed as it is taken)."""
+    import datetime as dt
+
+    _django()
+    from tertulia.core import clock
+    from tertulia.recruitment.retention import partner_answers_redact_webhooks
+
+    since = clock.now() - dt.timedelta(days=days) if days else None
+    read, rewritten = partner_answers_redact_webhooks(since=since)
+    click.echo(f"Read {read} webhook bodies; removed partner-contact answers from {rewritten}.")
+
+
 def demo_recruit_run(*, men: int, seed: int, content: Path | None) -> None:
     """`tertulia demo --recruit`: a campaign of three ad variants through the WhatsApp channel,
     then the funnel per variant as `tertulia recruit report` prints it."""

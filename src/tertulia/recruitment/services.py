@@ -53,6 +53,8 @@ MAX_REASKS = 2  # an answer not understood is asked again twice, then a person t
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read off posters
 CODE_PATTERN = re.compile(r"\b([A-Z0-9]{1,6}-[A-Z0-9]{2,8})\b")
 REDACTED = "[contacto de la pareja: guardado aparte]"
+# An answer at her name or number that was not understood: not stored, and not kept either.
+REDACTED_UNCLEAR = "[contacto de la pareja: no entendido, no se guarda]"
 
 
 class RecruitmentError(ValueError):
@@ -600,10 +602,14 @@ def _send(
 # --- partner contact -----------------------------------------------------------------------
 
 
-def _redact(message: Message) -> None:
-    """Her name and number live only in the partner-contact store, not in his messages."""
-    message.body = REDACTED
-    Message.objects.filter(pk=message.pk).update(body=REDACTED)
+def _redact(message: Message, text: str = REDACTED) -> None:
+    """Her name and number live only in the partner-contact store: not in his messages, nor
+    in the raw webhook bodies that brought them (retention.py)."""
+    from tertulia.recruitment.retention import webhook_bodies_redact
+
+    message.body = text
+    Message.objects.filter(pk=message.pk).update(body=text)
+    webhook_bodies_redact(message=message, replacement=text)
 
 
 def _declines(text: str) -> bool:
@@ -628,6 +634,7 @@ def _partner_name(
         _partner_skip(screening, config, message, now)
         return
     if not 1 < len(name) <= 80 or any(ch.isdigit() for ch in name):
+        _redact(message, REDACTED_UNCLEAR)  # it may be her number, or part of it
         _not_understood(screening, config, message, now, "")
         return
     consent = Consent.objects.get(
@@ -669,6 +676,7 @@ def _partner_phone(
         return
     e164 = partner_phone_normalize(raw, region=config.country)
     if e164 is None:
+        _redact(message, REDACTED_UNCLEAR)  # most of her number may be in it
         _not_understood(screening, config, message, now, config.texts["partner_invalid_phone"])
         return
     phone_hash = lookup_hash(e164)
@@ -678,6 +686,7 @@ def _partner_phone(
     if Participant.objects.filter(phone_hash=phone_hash).exists():
         # A number that is itself a participant cannot be a partner contact: the guard would
         # silence him. A person sorts it out with him.
+        _redact(message, REDACTED_UNCLEAR)
         _not_understood(screening, config, message, now, config.texts["partner_invalid_phone"])
         return
     PartnerContact.objects.filter(participant=screening.participant).update(
