@@ -144,6 +144,15 @@ def test_a_concealed_assignment_is_not_told(campaign, man: Man, trial) -> None:
     replies = "".join(man.replies())
     assert IN not in replies and WAITLIST not in replies
     assert man.replies()[-1].startswith(READY)
+    # Once it is final he is told, once.
+    from tertulia.randomization.services import assignment_finalize
+
+    final = assignment_finalize(assignment=Assignment.objects.get())
+    told = man.replies()[-1]
+    assert told.startswith(IN if final.arm == "program" else WAITLIST)
+    count = len(man.replies())
+    assignment_finalize(assignment=Assignment.objects.get())
+    assert len(man.replies()) == count
 
 
 def test_nothing_about_his_arm_goes_to_his_partners_number(

@@ -141,6 +141,8 @@ def assignment_finalize(*, assignment: Assignment, by: Any = None) -> Assignment
                 AssignmentRelease.objects.create(
                     assignment=assignment, released_at=clock.now(), released_by=by
                 )
+                final = Assignment.objects.select_related("release", "trial").get(pk=assignment.pk)
+                assignment_notify(assignment=final, now=clock.now())  # now he may be told
         except IntegrityError:
             pass  # released at the same moment by someone else
     return Assignment.objects.select_related("release").get(pk=assignment.pk)
