@@ -158,3 +158,12 @@ def test_send_time_options_carry_a_clock_time() -> None:
     assert send_time is not None
     assert [o.time for o in send_time.options] == ["08:00", "13:00", "19:00"]
     assert config.allow_return is True
+
+
+def test_volver_in_the_middle_of_screening_asks_his_question_again(campaign, man: Man) -> None:
+    through_screening(man, ["34"])
+    back = man.write("VOLVER")
+    assert back.route == Message.Route.RECRUITMENT
+    queued = Outbox.objects.filter(status=Outbox.Status.QUEUED, created_at=man.at)
+    assert [o.body for o in queued] == ["¿Tienes pareja en este momento?"]
+    assert man.screening.state == Screening.State.SCREENING

@@ -249,11 +249,19 @@ def demo_recruit_run(*, men: int, seed: int, content: Path | None) -> None:
 
     started = time.perf_counter()
     _django()
+    from django.conf import settings
+
     from tertulia.recruitment.demo import VARIANTS, demo_recruit
     from tertulia.recruitment.models import Campaign
     from tertulia.recruitment.report import funnel_echo
     from tertulia.recruitment.selectors import funnel_counts
 
+    folder = content or Path(settings.TERTULIA_CONTENT_DIR) / "guy-talk" / "es-PE"
+    if not folder.is_dir():
+        raise click.ClickException(
+            f"curriculum folder '{folder}' not found; run from the repository root or pass "
+            "--content PATH"
+        )
     click.echo(
         f"Recruitment demo: about {men} simulated men answer three ads through the fake "
         "WhatsApp Cloud API"

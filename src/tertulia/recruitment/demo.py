@@ -118,7 +118,6 @@ class RecruitDemoReport:
     trial: str
     men: int
     reach: int
-    started: Counter[str] = field(default_factory=Counter)  # variant code -> men who wrote
     states: Counter[str] = field(default_factory=Counter)
     arms: Counter[str] = field(default_factory=Counter)
     cohorts: list[tuple[str, int]] = field(default_factory=list)  # (name, men)
@@ -229,12 +228,17 @@ class Responder:
     plan. Called from the fake's thread."""
 
     def __init__(
-        self, men: list[SimulatedMan], prompts: dict[str, str], arm_texts: tuple[str, ...]
-    ):
+        self,
+        men: list[SimulatedMan],
+        *,
+        prompts: dict[str, str],
+        arm_texts: tuple[str, ...],
+        codes: dict[int, str],
+    ) -> None:
         self.men = {m.wa_id: m for m in men}
         self.prompts = prompts  # first line of a typed question's prompt -> its key
         self.arm_texts = arm_texts  # how the texts telling an arm begin
-        self.codes: dict[int, str] = {}
+        self.codes = codes  # variant index -> its code
         self.lock = threading.Lock()
 
     def __call__(self, entry: AcceptedMessage) -> list[dict[str, object]]:
@@ -251,8 +255,8 @@ class Responder:
             replies = man.plan.get(question)
             if not replies:
                 return []  # silent, or nothing planned
-            if question == "consent" and len(replies) > 1 and replies[0] == replies[1]:
-                man.plan[question] = []
+            if question == "consent" and len(replies) > 1:
+                man.plan[question] = []  # both taps at once: the second comes after the first
                 return [_reply(question, r, entry) for r in replies]
             return [_reply(question, replies.pop(0), entry)]
 
@@ -372,8 +376,12 @@ def _run(
     arm_texts = tuple(
         config.texts[k].split("\n", 1)[0] for k in ("randomized_program", "randomized_control")
     )
-    responder = Responder(planned, prompts, arm_texts)
-    responder.codes = {i: v.code for i, v in enumerate(variants)}
+    responder = Responder(
+        planned,
+        prompts=prompts,
+        arm_texts=arm_texts,
+        codes={i: v.code for i, v in enumerate(variants)},
+    )
     report = RecruitDemoReport(
         campaign_id=campaign.pk, trial=trial.name, men=len(planned), reach=reach
     )
@@ -487,13 +495,6 @@ def _count(report: RecruitDemoReport, campaign: Any) -> None:
     from tertulia.recruitment.models import PartnerContact, Screening, ScreeningAnswer
 
     screenings = Screening.objects.filter(variant__campaign=campaign)
-    report.started = Counter(
-        dict(
-            screenings.values_list("variant__code")
-            .annotate(n=Count("id"))
-            .values_list("variant__code", "n")
-        )
-    )
     report.states = Counter(
         dict(screenings.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
     )

@@ -748,7 +748,14 @@ def screening_return(*, message: Message, now: dt.datetime) -> Screening | None:
     participant = message.participant
     assert participant is not None
     screening = Screening.objects.select_for_update().filter(participant=participant).first()
-    if screening is None or not screening.is_withdrawn:
+    if screening is None or message.enrollment is not None and not screening.is_withdrawn:
+        return screening
+    if not screening.is_withdrawn:
+        if screening.state in Screening.OPEN and not screening.needs_person:
+            # VOLVER in the middle of his screening: the question he is at, again.
+            _cancel_router_answer(participant, now)
+            message.route = Message.Route.RECRUITMENT
+            _ask(screening, _config(screening), now, again=True)
         return screening
     config = _config(screening)
     if not config.allow_return:
@@ -759,14 +766,7 @@ def screening_return(*, message: Message, now: dt.datetime) -> Screening | None:
         # In a cohort: the router took him back into his program; nothing more to say here.
         screening.save(update_fields=["returned_at"])
         return screening
-    # The router answered "you are not in a group" to this message: he is told this instead.
-    Outbox.objects.filter(
-        participant=participant,
-        enrollment__isnull=True,
-        step__isnull=True,
-        status=Outbox.Status.QUEUED,
-        created_at__gte=now,
-    ).update(status=Outbox.Status.CANCELLED)
+    _cancel_router_answer(participant, now)
     _send(participant, screening.channel, config.texts["returned"], now)
     if screening.state != Screening.State.WITHDRAWN:
         screening.save(update_fields=["returned_at"])  # randomized: his arm stands
@@ -786,6 +786,18 @@ def screening_return(*, message: Message, now: dt.datetime) -> Screening | None:
     screening.save(update_fields=["returned_at", "state", "invalid_count"])
     _ask(screening, config, now)
     return screening
+
+
+def _cancel_router_answer(participant: Participant, now: dt.datetime) -> None:
+    """The router answered VOLVER with "you are not in a group" (queued now); recruitment
+    answers it instead."""
+    Outbox.objects.filter(
+        participant=participant,
+        enrollment__isnull=True,
+        step__isnull=True,
+        status=Outbox.Status.QUEUED,
+        created_at__gte=now,
+    ).update(status=Outbox.Status.CANCELLED)
 
 
 def randomization_inputs(participant: Participant) -> dict[str, str]:
