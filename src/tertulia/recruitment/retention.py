@@ -25,7 +25,7 @@ from tertulia.recruitment.models import ScreeningAnswer
 # How far a webhook's receipt may be from the time stamped on his message (Meta stamps when he
 # sent it; a first delivery comes within seconds). Later re-deliveries are the sweep's.
 BEFORE = dt.timedelta(minutes=2)
-AFTER = dt.timedelta(minutes=15)
+AFTER = dt.timedelta(minutes=10)
 PARTNER_STEPS = (flow.PARTNER_NAME, flow.PARTNER_PHONE)
 
 
@@ -55,9 +55,12 @@ def _messages(data: Any) -> Iterable[dict[str, Any]]:
                     yield message
 
 
-def _redact_events(events: Iterable[WebhookEvent], replacements: dict[str, str]) -> int:
+def _redact_events(
+    events: Iterable[WebhookEvent], replacements: dict[str, str], *, first_only: bool = False
+) -> int:
     """Rewrite the bodies of `events` that carry any of the messages in `replacements`
-    (provider id → its redacted text). Returns how many bodies were rewritten."""
+    (provider id → its redacted text); with `first_only`, stop at the first. Returns how many
+    bodies were rewritten."""
     rewritten = 0
     by_text: dict[str, set[str]] = {}
     for provider_id, text in replacements.items():
@@ -69,20 +72,26 @@ def _redact_events(events: Iterable[WebhookEvent], replacements: dict[str, str])
         if body != event.body:
             WebhookEvent.objects.filter(pk=event.pk).update(body=body)
             rewritten += 1
+            if first_only:
+                break
     return rewritten
 
 
 def webhook_bodies_redact(*, message: Message, replacement: str) -> int:
-    """At once, when his answer at a partner-contact step has been redacted: the bodies
-    received on his channel around the time of his message."""
+    """At once, when his answer at a partner-contact step has been redacted: the body that
+    brought it, among those received on his channel around the time of his message. Newest
+    first, stopping at the first found: his message is routed moments after its body is
+    processed, so few bodies are read (a duplicate delivery is left to the sweep)."""
     if not message.channel.startswith("whatsapp:") or not message.provider_id:
         return 0
     events = WebhookEvent.objects.filter(
         channel=message.channel,
         received_at__gte=message.created_at - BEFORE,
         received_at__lte=message.created_at + AFTER,
-    ).order_by("id")
-    return _redact_events(events.iterator(chunk_size=200), {message.provider_id: replacement})
+    ).order_by("-id")
+    return _redact_events(
+        events.iterator(chunk_size=50), {message.provider_id: replacement}, first_only=True
+    )
 
 
 def partner_answers_redact_webhooks(*, since: dt.datetime | None = None) -> tuple[int, int]:
