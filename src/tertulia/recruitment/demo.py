@@ -298,7 +298,6 @@ def demo_recruit(
     men: int = 200,
     seed: int = 2022,
     content: Path | None = None,
-    site_url: str | None = None,
     on_round: Callable[[int, int], None] | None = None,
 ) -> RecruitDemoReport:
     """Run the campaign with about `men` simulated men; returns what happened. The data stay
@@ -308,7 +307,7 @@ def demo_recruit(
     simulated = clock.SimulatedClock(dt.datetime.now(LIMA).replace(microsecond=0))
     previous = clock.use(simulated)
     try:
-        return _run(simulated, men, seed, content, site_url, on_round)
+        return _run(simulated, men, seed, content, on_round)
     finally:
         clock.use(previous)
 
@@ -318,11 +317,8 @@ def _run(
     count: int,
     seed: int,
     content: Path | None,
-    site_url: str | None,
     on_round: Callable[[int, int], None] | None,
 ) -> RecruitDemoReport:
-    from contextlib import nullcontext
-
     from django.conf import settings
     from django.test import override_settings
 
@@ -390,7 +386,7 @@ def _run(
     # processing, routing and sending services in rounds (_work_round) instead of one queued
     # task per webhook, message and send, which cost more than the work itself.
     with override_settings(TERTULIA_TRIAL=trial.name, TASKS={"default": {"BACKEND": DUMMY_TASKS}}):
-        with _django_server() if site_url is None else nullcontext(site_url.rstrip("/")) as site:
+        with _django_server() as site:
             channel, _ = ChannelConfig.objects.update_or_create(
                 name=CHANNEL,
                 defaults={
