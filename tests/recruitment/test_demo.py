@@ -123,5 +123,6 @@ def test_every_path_of_the_conversation_happened_once_per_man(demo_run) -> None:
     # A man who wrote the ad code again once randomized was refused kindly, not re-screened.
     refused = re.search(r"refused kindly and not randomized again: (\d+)", output)
     assert refused and int(refused.group(1)) >= 1
+    assert rows(db, "SELECT name, simulated FROM randomization_trial") == [("hablemos-demo", 1)]
     assert "Waiting (tertulia randomization waitlist):" in output
     assert "offered the program after the endline" in output

@@ -56,3 +56,15 @@ def test_the_named_trial_is_used(campaign, man: Man, settings) -> None:
     settings.TERTULIA_TRIAL = named.name
     screening = finish(man)
     assert Assignment.objects.get(participant=screening.participant).trial == named
+
+
+def test_a_demos_trial_is_never_the_one_real_men_go_to(campaign, man: Man) -> None:
+    """`tertulia demo --recruit` records its own trial, marked simulated; a man who writes
+    later goes to the real trial even though the demo's was recorded last."""
+    from tertulia.randomization.models import Trial
+
+    real = trial_create(config=config_load(EXAMPLE_TRIAL))
+    demo = trial_create(config=config_from_dict(dict(real.config, trial="hablemos-demo")))
+    Trial.objects.filter(pk=demo.pk).update(simulated=True)
+    screening = finish(man)
+    assert Assignment.objects.get(participant=screening.participant).trial == real

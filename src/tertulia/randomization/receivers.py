@@ -22,11 +22,11 @@ logger = logging.getLogger(__name__)
 
 def current_trial() -> Trial | None:
     """The trial new men are randomized into: `TERTULIA_TRIAL` names it; without it, the trial
-    recorded last. None when no trial is recorded (men then wait as ready)."""
+    recorded last, a demo's excepted. None when no trial is recorded (men then wait as ready)."""
     name = getattr(settings, "TERTULIA_TRIAL", "")
     if name:
         return Trial.objects.get(name=name)
-    return Trial.objects.order_by("-created_at", "-id").first()
+    return Trial.objects.filter(simulated=False).order_by("-created_at", "-id").first()
 
 
 @receiver(baseline_completed, dispatch_uid="randomization.baseline_completed")

@@ -329,6 +329,7 @@ def _run(
     from tertulia.messaging.models import ChannelConfig
     from tertulia.programs.services import curriculum_import
     from tertulia.randomization.config import config_load
+    from tertulia.randomization.models import Trial
     from tertulia.randomization.selectors import waitlist
     from tertulia.randomization.services import cohorts_form, trial_create
     from tertulia.recruitment.config import recruitment_config
@@ -343,6 +344,8 @@ def _run(
     trial = trial_create(
         config=config_load(content_dir / program.slug / "recruitment" / "demo-trial.yaml")
     )
+    # Never the trial real men are randomized into, even when it is the last recorded.
+    Trial.objects.filter(pk=trial.pk).update(simulated=True)
     stamp = dt.datetime.now(LIMA)
     campaign = campaign_create(
         program=program,
