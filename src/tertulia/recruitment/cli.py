@@ -271,14 +271,19 @@ def demo_recruit_run(*, men: int, seed: int, content: Path | None) -> None:
             f"  {spec.name}: cost {spec.cost} PEN, {spec.response_rate:.1%} of those reached "
             f"write; {spec.eligible:.0%} eligible, {spec.consent:.0%} consent"
         )
-    report = demo_recruit(
-        men=men,
-        seed=seed,
-        content=content,
-        on_round=lambda n, sent: (
-            click.echo(f"  round {n}: sent {sent} messages") if n == 1 or n % 5 == 0 else None
-        ),
-    )
+    try:
+        report = demo_recruit(
+            men=men,
+            seed=seed,
+            content=content,
+            on_round=lambda n, done: (
+                click.echo(f"  minute {n}: {done} webhooks, answers and sends handled")
+                if n == 1 or n % 5 == 0
+                else None
+            ),
+        )
+    except ValueError as exc:  # a program without a recruitment conversation or demo trial
+        raise click.ClickException(str(exc)) from exc
     if report.duplicates:
         raise click.ClickException("a message reached the fake twice")
     campaign = Campaign.objects.get(pk=report.campaign_id)
@@ -307,7 +312,8 @@ def demo_recruit_run(*, men: int, seed: int, content: Path | None) -> None:
             if opens_on
             else ("offered the program after the endline")
         )
-        click.echo(f"  {arm:8} {region:7} {send_time}  {size:>3} men, {when}")
+        who = "man" if size == 1 else "men"
+        click.echo(f"  {arm:8} {region:7} {send_time}  {size:>3} {who}, {when}")
     click.echo("")
     funnel_echo(funnel_counts(campaign))
     click.echo(
