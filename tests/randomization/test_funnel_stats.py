@@ -134,3 +134,22 @@ def test_the_funnel_plot_is_a_png_with_a_bar_per_stage(tmp_path) -> None:  # typ
     (tmp_path / "funnel.png").write_bytes(png)
     empty = funnel_png({}, title="Variant C — no clicks yet")
     assert Image.open(io.BytesIO(empty)).format == "PNG"
+
+
+def test_a_label_wider_than_its_bar_goes_beside_it() -> None:
+    """The last stages' bars are narrow: their count goes to the right of the bar, not over
+    its edges; a label that fits stays centred in its bar."""
+    import matplotlib.pyplot as plt
+
+    from tertulia.randomization.funnel_stats import funnel_figure
+
+    counts = {**A, "active_day7": 70, "completed": 3}
+    fig = funnel_figure(counts, title="B")
+    texts = {t.get_text(): t for t in fig.axes[0].texts}
+    widest = counts["started"]
+    narrow = texts["3  (2%)"]
+    assert narrow.get_horizontalalignment() == "left"
+    assert narrow.get_position()[0] > (widest + 3) / 2  # right of the bar's right edge
+    wide = texts["200  (100%)"]
+    assert (wide.get_horizontalalignment(), wide.get_position()[0]) == ("center", widest / 2)
+    plt.close(fig)

@@ -71,14 +71,19 @@ class Man:
         self.at = START
 
     def write(
-        self, text: str = "", *, button: tuple[str, str] | None = None, payload: dict | None = None
+        self,
+        text: str = "",
+        *,
+        button: tuple[str, str] | None = None,
+        payload: dict | None = None,
+        provider_id: str = "",
     ) -> Message:
         self.at += dt.timedelta(minutes=1)
         message, _ = message_record_inbound(
             Inbound(
                 channel=self.channel,
                 address=self.phone,
-                provider_id=f"in-{next(_ids)}",
+                provider_id=provider_id or f"in-{next(_ids)}",
                 received_at=self.at,
                 kind="button" if button else "text",
                 text=text,

@@ -76,7 +76,7 @@ def test_an_eligible_man_goes_from_the_ad_code_to_ready_for_randomization(
         "age_band": "30-44",
         "region": "lima",
         "cohabiting": "yes",
-        "send_time": "evening",
+        "send_time": "19:00",
     }
     # Every answer is a row, encrypted at rest.
     assert ScreeningAnswer.objects.filter(valid=True).count() == 6 + 1 + 1 + 3

@@ -34,7 +34,7 @@ def test_finishing_the_baseline_randomizes_him_by_his_strata(campaign, man: Man)
     screening = finish(man)
     assignment = Assignment.objects.get(trial=trial, participant=screening.participant)
     assert assignment.strata == {"age_band": "30-44", "region": "lima", "cohabiting": "yes"}
-    assert assignment.details == {"send_time": "evening"}
+    assert assignment.details == {"send_time": "19:00"}
     assert assignment.is_final
     assert screening.state == Screening.State.RANDOMIZED
     assert screening.arm == assignment.arm in {"program", "control"}
@@ -56,3 +56,15 @@ def test_the_named_trial_is_used(campaign, man: Man, settings) -> None:
     settings.TERTULIA_TRIAL = named.name
     screening = finish(man)
     assert Assignment.objects.get(participant=screening.participant).trial == named
+
+
+def test_a_demos_trial_is_never_the_one_real_men_go_to(campaign, man: Man) -> None:
+    """`tertulia demo --recruit` records its own trial, marked simulated; a man who writes
+    later goes to the real trial even though the demo's was recorded last."""
+    from tertulia.randomization.models import Trial
+
+    real = trial_create(config=config_load(EXAMPLE_TRIAL))
+    demo = trial_create(config=config_from_dict(dict(real.config, trial="hablemos-demo")))
+    Trial.objects.filter(pk=demo.pk).update(simulated=True)
+    screening = finish(man)
+    assert Assignment.objects.get(participant=screening.participant).trial == real

@@ -155,3 +155,17 @@ def test_report_refuses_an_unknown_variant(men) -> None:  # type: ignore[no-unty
     result = CliRunner().invoke(main, ["recruit", "report", "--compare", "HEP-AAAA", "NOPE"])
     assert result.exit_code != 0
     assert "unknown variant code NOPE" in result.output
+
+
+def test_a_man_found_ineligible_is_started_but_not_eligible(campaign, program) -> None:  # type: ignore[no-untyped-def]
+    """Screening stamps screened_at for both ends of screening; only an eligible end counts."""
+    _man(program, "HEP-BBBB", 1)
+    Screening.objects.filter(pk=Screening.objects.latest("pk").pk).update(
+        state=Screening.State.INELIGIBLE, ineligible_reason="age"
+    )
+    _man(program, "HEP-BBBB", 1)
+    counts = funnel_counts(campaign)
+    assert (
+        counts.by_variant["HEP-BBBB"]["started"],
+        counts.by_variant["HEP-BBBB"]["eligible"],
+    ) == (2, 1)

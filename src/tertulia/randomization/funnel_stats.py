@@ -14,6 +14,7 @@ import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
@@ -190,27 +191,61 @@ def compare(a: tuple[int, int], b: tuple[int, int], *, alpha: float = 0.05) -> C
     return Comparison(method="z-test", statistic=float(z), p_value=float(p), **common)
 
 
+def _data_width(ax: plt.Axes, label: Any, renderer: Any) -> float:
+    """How wide a text is, in the axes' data units."""
+    box = label.get_window_extent(renderer=renderer)
+    (left, _), (right, _) = ax.transData.inverted().transform([(box.x0, 0), (box.x1, 0)])
+    return float(right - left)
+
+
 def funnel_png(
     counts: Mapping[str, int],
     *,
     title: str,
     labels: Mapping[str, str] | None = None,
     alpha: float = 0.05,
+    size: tuple[float, float] = (8, 4.6),
 ) -> bytes:
     """A funnel for one variant: a centred bar per stage with its count, its share of those
     who started, and the conversion from the stage before with its Wilson interval."""
+    fig = funnel_figure(counts, title=title, labels=labels, alpha=alpha, size=size)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def funnel_figure(
+    counts: Mapping[str, int],
+    *,
+    title: str,
+    labels: Mapping[str, str] | None = None,
+    alpha: float = 0.05,
+    size: tuple[float, float] = (8, 4.6),
+) -> plt.Figure:
+    """The figure funnel_png draws (the caller closes it)."""
     checked = counts_check(counts, variant=title)
     labels = {**LABELS, **(labels or {})}
     started = checked["started"]
     widest = max(started, 1)
-    fig, ax = plt.subplots(figsize=(8, 4.6))
+    fig, ax = plt.subplots(figsize=size)
+    ax.set_xlim(0, widest * 1.3)  # before the labels are measured against the bars
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     for i, stage in enumerate(STAGES):
         y = len(STAGES) - 1 - i
         n = checked[stage]
         ax.barh(y, n, left=(widest - n) / 2, height=0.72, color="#4c6ef5", alpha=0.35 + 0.09 * i)
         if started:
             text = f"{n:,}  ({n / started:.0%})"
-            ax.text(widest / 2, y, text, ha="center", va="center", color="#1f2d3d", fontsize=10)
+            label = ax.text(
+                widest / 2, y, text, ha="center", va="center", color="#1f2d3d", fontsize=10
+            )
+            if n and _data_width(ax, label, renderer) > n * 0.92:
+                # Too wide for its bar (the last stages are narrow): beside the bar instead.
+                label.set_x((widest + n) / 2 + widest * 0.015)
+                label.set_horizontalalignment("left")
+            elif not n:
+                label.set_color("#868e96")
         if i:
             step = rate(n, checked[STAGES[i - 1]], alpha=alpha)
             if not math.isnan(step.rate):
@@ -224,7 +259,6 @@ def funnel_png(
                 )
     ax.set_yticks(range(len(STAGES)), [labels[s] for s in reversed(STAGES)])
     ax.tick_params(axis="y", length=0)
-    ax.set_xlim(0, widest * 1.3)
     ax.set_xticks([])
     ax.spines[["top", "right", "bottom", "left"]].set_visible(False)
     if started:
@@ -232,7 +266,4 @@ def funnel_png(
     else:
         ax.text(widest * 0.65, len(STAGES) / 2, labels["empty"], ha="center", color="#868e96")
     ax.set_title(title, loc="left", color="#1f2d3d", fontweight="bold")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
+    return fig

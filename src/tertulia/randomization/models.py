@@ -24,6 +24,13 @@ class Trial(models.Model):
     config = models.JSONField(_("config"), help_text=_("Arms, strata and block sizes."))
     seed = models.BigIntegerField()
     algorithm = models.CharField(max_length=40, default=ALGORITHM)
+    # A database default too: code from before this column can still record a trial.
+    simulated = models.BooleanField(
+        _("simulated"),
+        default=False,
+        db_default=False,
+        help_text=_("A demo's trial: real men are never randomized into it."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

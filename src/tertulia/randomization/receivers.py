@@ -13,7 +13,7 @@ from django.dispatch import receiver
 
 from tertulia.cohorts.models import Participant
 from tertulia.randomization.models import Trial
-from tertulia.randomization.services import assignment_make
+from tertulia.randomization.services import assignment_make, assignment_notify
 from tertulia.recruitment.services import randomization_inputs, screening_mark_randomized
 from tertulia.recruitment.signals import baseline_completed
 
@@ -22,11 +22,11 @@ logger = logging.getLogger(__name__)
 
 def current_trial() -> Trial | None:
     """The trial new men are randomized into: `TERTULIA_TRIAL` names it; without it, the trial
-    recorded last. None when no trial is recorded (men then wait as ready)."""
+    recorded last, a demo's excepted. None when no trial is recorded (men then wait as ready)."""
     name = getattr(settings, "TERTULIA_TRIAL", "")
     if name:
         return Trial.objects.get(name=name)
-    return Trial.objects.order_by("-created_at", "-id").first()
+    return Trial.objects.filter(simulated=False).order_by("-created_at", "-id").first()
 
 
 @receiver(baseline_completed, dispatch_uid="randomization.baseline_completed")
@@ -41,3 +41,5 @@ def randomize_when_ready(
         trial=trial, participant=participant, strata=randomization_inputs(participant)
     )
     screening_mark_randomized(participant=participant, arm=assignment.arm, now=now)
+    if assignment.is_final:  # a concealed arm is never told, not even to him
+        assignment_notify(assignment=assignment, now=now)

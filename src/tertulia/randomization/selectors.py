@@ -13,6 +13,7 @@ from tertulia.cohorts.models import Enrollment
 from tertulia.core import clock
 from tertulia.randomization.formation import Candidate, cohorts_plan, send_time_parse
 from tertulia.randomization.models import Assignment, Trial
+from tertulia.recruitment.models import Screening
 
 
 def _local_date(when: dt.datetime) -> dt.date:
@@ -34,6 +35,15 @@ def _field(assignment: Assignment, name: str) -> str:
 def _candidates(trial: Trial, arm: str) -> tuple[list[Candidate], list[str]]:
     rules = trial.design.cohorts
     enrolled = set(Enrollment.objects.values_list("participant_id", flat=True))
+    # A man who wrote BAJA after randomization keeps his arm (intention to treat) but is not
+    # put in a cohort, unless he came back with VOLVER.
+    enrolled |= {
+        s.participant_id
+        for s in Screening.objects.filter(withdrawn_at__isnull=False).only(
+            "participant_id", "withdrawn_at", "returned_at"
+        )
+        if s.is_withdrawn
+    }
     candidates, problems = [], []
     for row in _final(trial, arm):
         if row.participant_id in enrolled:

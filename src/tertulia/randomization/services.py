@@ -21,6 +21,7 @@ from tertulia.randomization.config import TrialConfig
 from tertulia.randomization.formation import Group, cohorts_plan
 from tertulia.randomization.models import Assignment, AssignmentRelease, Stratum, Trial
 from tertulia.randomization.selectors import program_candidates
+from tertulia.recruitment.services import screening_notify_cohort
 
 
 class TrialLocked(Exception):
@@ -140,9 +141,42 @@ def assignment_finalize(*, assignment: Assignment, by: Any = None) -> Assignment
                 AssignmentRelease.objects.create(
                     assignment=assignment, released_at=clock.now(), released_by=by
                 )
+                final = Assignment.objects.select_related("release", "trial").get(pk=assignment.pk)
+                assignment_notify(assignment=final, now=clock.now())  # now he may be told
         except IntegrityError:
             pass  # released at the same moment by someone else
     return Assignment.objects.select_related("release").get(pk=assignment.pk)
+
+
+def assignment_latest_start(
+    *, trial: Trial, assigned_on: dt.date, start_in_days: int = 1
+) -> dt.date:
+    """The latest date a program-arm man assigned on `assigned_on` starts: his group opens when
+    full or, at the latest, `open_after_days` after its first man was assigned (no later than
+    him), and its cohort starts `start_in_days` after opening."""
+    return assigned_on + dt.timedelta(days=trial.design.cohorts.open_after_days + start_in_days)
+
+
+def assignment_notify(*, assignment: Assignment, now: dt.datetime) -> None:
+    """Tell a man recruited through the chat his arm, once it is final. Queued inside the
+    caller's transaction, so it exists only if the assignment does."""
+    from tertulia.recruitment.services import screening_notify_arm
+
+    if not assignment.is_final:
+        raise ValueError("an assignment that is not final is never told")
+    design = assignment.trial.design
+    assigned_on = assignment.assigned_at.astimezone(zoneinfo.ZoneInfo(settings.TIME_ZONE)).date()
+    screening_notify_arm(
+        participant=assignment.participant,
+        arm=assignment.arm,
+        waitlist=assignment.arm == "control" and design.arm("control").waitlist,
+        starts_by=(
+            assignment_latest_start(trial=assignment.trial, assigned_on=assigned_on)
+            if assignment.arm == "program"
+            else None
+        ),
+        now=now,
+    )
 
 
 def assignments_verify(*, trial: Trial) -> list[str]:
@@ -216,5 +250,12 @@ def cohorts_form(
                     enrollment_create(participant=participants[participant_id], cohort=cohort)
                 except AlreadyEnrolled as exc:
                     result.problems.append(f"participant {participant_id}: {exc}")
+                    continue
+                screening_notify_cohort(
+                    participant=participants[participant_id],
+                    start=cohort.start_date,
+                    send_time=cohort.send_time,
+                    now=clock.now(),
+                )
         result.created.append(cohort)
     return result

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from text_to_num import alpha2digit
+
 from tertulia.recruitment.config import Option, Question
 
 BUTTON_PREFIX = "rc"
@@ -29,9 +31,22 @@ def button_parse(value: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def number_parse(text: str, question: Question) -> int | None:
-    """The one whole number in his answer, within the question's range ('tengo 34 años')."""
-    numbers = re.findall(r"\d+", text)
+# Words that make a number approximate: "treinta y pico", "unos 40", "casi 30" are not an age.
+VAGUE = {"pico", "tantos", "algo", "casi", "unos", "como", "aprox", "aproximadamente", "mas"}
+# alpha2digit's languages (text2num): Spanish first, others for men who write in them.
+LANGUAGES = {"es", "en", "pt", "fr", "de", "it", "nl"}
+
+
+def number_parse(text: str, question: Question, *, language: str = "es") -> int | None:
+    """The one whole number in his answer, within the question's range: 'tengo 34 años', and
+    in words, 'treinta y dos' (text2num's alpha2digit). None when it is approximate or there
+    are several."""
+    words = set(fold(text).split())
+    if words & VAGUE:
+        return None
+    lang = (language or "es").split("-")[0].lower()
+    spelled = alpha2digit(text, lang if lang in LANGUAGES else "es")
+    numbers = re.findall(r"\d+", spelled)
     if len(numbers) != 1:
         return None
     value = int(numbers[0])

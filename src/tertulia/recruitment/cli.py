@@ -13,7 +13,6 @@ writes its QR codes (PNG and SVG) into --out.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -175,14 +174,6 @@ def links(campaign_name: str | None, program_slug: str | None, out: Path | None)
             click.echo(f"  QR:       {png} {svg}")
 
 
-def _percent(value: float) -> str:
-    return "—" if math.isnan(value) else f"{value:.0%}"
-
-
-def _money(value: float | None, currency: str) -> str:
-    return "—" if value is None or math.isnan(value) else f"{value:,.2f} {currency}"
-
-
 @recruit.command()
 @click.option("--campaign", "campaign_name", default=None, help="Only this campaign.")
 @click.option("--program", "program_slug", default=None, help="When two programs share a name.")
@@ -207,14 +198,8 @@ def report(
 ) -> None:
     """The recruitment funnel per ad variant and overall, with Wilson 95% intervals and costs."""
     _django()
-    from tertulia.randomization.funnel_stats import (
-        LABELS,
-        OVERALL,
-        STAGES,
-        FunnelError,
-        funnel_png,
-        funnel_table,
-    )
+    from tertulia.randomization.funnel_stats import FunnelError
+    from tertulia.recruitment.report import funnel_echo
     from tertulia.recruitment.selectors import funnel_counts
 
     found = _campaign(campaign_name, program_slug) if campaign_name else None
@@ -231,59 +216,108 @@ def report(
                 f"unknown variant code {', '.join(unknown)} (known: {', '.join(counts.by_variant)})"
             )
     try:
-        table = funnel_table(counts.by_variant, counts.costs)
+        funnel_echo(counts, compare=compare, out=out)
     except FunnelError as exc:
         raise click.ClickException(str(exc)) from exc
-    for name, rows in table.groupby("variant", sort=False):
-        title = "Overall" if name == OVERALL else f"{name}  {counts.names.get(str(name), '')}"
-        click.echo(title.rstrip())
-        click.echo(f"  {'Stage':<16}{'Men':>6}  {'From start':>10}  Wilson 95% CI")
-        for row in rows.itertuples():
-            interval = (
-                "—"
-                if math.isnan(row.from_start_low)
-                else f"{row.from_start_low:.1%}–{row.from_start_high:.1%}"
-            )
-            click.echo(
-                f"  {LABELS[row.stage]:<16}{row.count:>6}  {_percent(row.from_start):>10}  "
-                f"{interval}"
-            )
-        first = rows.iloc[0]
-        click.echo(
-            f"  Cost {_money(first.cost, counts.currency)}; per randomized man "
-            f"{_money(first.cost_per_enrolled, counts.currency)}; per completer "
-            f"{_money(first.cost_per_completer, counts.currency)}"
+
+
+@recruit.command("redact-webhooks")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Only bodies received in the last DAYS days [default: all].",
+)
+def redact_webhooks(days: int | None) -> None:
+    """Remove partner-contact answers from stored raw webhook bodies (run it daily: Meta's
+    re-deliveries can come days later; each answer is also removed as it is taken)."""
+    import datetime as dt
+
+    _django()
+    from tertulia.core import clock
+    from tertulia.recruitment.retention import partner_answers_redact_webhooks
+
+    since = clock.now() - dt.timedelta(days=days) if days else None
+    read, rewritten = partner_answers_redact_webhooks(since=since)
+    click.echo(f"Read {read} webhook bodies; removed partner-contact answers from {rewritten}.")
+
+
+def demo_recruit_run(*, men: int, seed: int, content: Path | None) -> None:
+    """`tertulia demo --recruit`: a campaign of three ad variants through the WhatsApp channel,
+    then the funnel per variant as `tertulia recruit report` prints it."""
+    import time
+
+    started = time.perf_counter()
+    _django()
+    from django.conf import settings
+
+    from tertulia.recruitment.demo import VARIANTS, demo_recruit
+    from tertulia.recruitment.models import Campaign
+    from tertulia.recruitment.report import funnel_echo
+    from tertulia.recruitment.selectors import funnel_counts
+
+    folder = content or Path(settings.TERTULIA_CONTENT_DIR) / "guy-talk" / "es-PE"
+    if not folder.is_dir():
+        raise click.ClickException(
+            f"curriculum folder '{folder}' not found; run from the repository root or pass "
+            "--content PATH"
         )
-        click.echo("")
-    if compare:
-        _compare_echo(counts.by_variant, *compare)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        overall = {
-            s: int(table[(table.variant == OVERALL) & (table.stage == s)]["count"].iloc[0])
-            for s in STAGES
-        }
-        plots = {**counts.by_variant, OVERALL: overall}
-        for name, stage_counts in plots.items():
-            path = out / f"funnel-{name}.png"
-            title = "Overall" if name == OVERALL else f"{name} {counts.names.get(name, '')}"
-            path.write_bytes(funnel_png(stage_counts, title=title.strip()))
-            click.echo(f"Wrote {path}")
-
-
-def _compare_echo(by_variant: dict[str, dict[str, int]], code_a: str, code_b: str) -> None:
-    from tertulia.randomization.funnel_stats import LABELS, STAGES, FunnelError, compare
-
-    a, b = by_variant[code_a], by_variant[code_b]
-    click.echo(f"{code_a} vs {code_b}: conversion from the stage before (difference, 95% CI)")
-    for before, stage in zip(STAGES, STAGES[1:], strict=False):
-        try:
-            result = compare((a[stage], a[before]), (b[stage], b[before]))
-        except FunnelError:
-            click.echo(f"  {LABELS[stage]:<16}not enough men at '{LABELS[before]}' to compare")
-            continue
+    click.echo(
+        f"Recruitment demo: about {men} simulated men answer three ads through the fake "
+        "WhatsApp Cloud API"
+    )
+    for spec in VARIANTS:
         click.echo(
-            f"  {LABELS[stage]:<16}{result.rate_a:.0%} vs {result.rate_b:.0%}  "
-            f"diff {result.difference:+.1%} [{result.low:+.1%}, {result.high:+.1%}]  "
-            f"{result.method} p={result.p_value:.3f}"
+            f"  {spec.name}: cost {spec.cost} PEN, {spec.response_rate:.1%} of those reached "
+            f"write; {spec.eligible:.0%} eligible, {spec.consent:.0%} consent"
         )
+    try:
+        report = demo_recruit(
+            men=men,
+            seed=seed,
+            content=content,
+            on_round=lambda n, done: (
+                click.echo(f"  minute {n}: {done} webhooks, answers and sends handled")
+                if n == 1 or n % 5 == 0
+                else None
+            ),
+        )
+    except ValueError as exc:  # a program without a recruitment conversation or demo trial
+        raise click.ClickException(str(exc)) from exc
+    if report.duplicates:
+        raise click.ClickException("a message reached the fake twice")
+    campaign = Campaign.objects.get(pk=report.campaign_id)
+    click.echo(
+        f"Each ad reached {report.reach:,} people (simulated); {report.men} men wrote. "
+        f"Fake accepted {report.accepted:,} messages; {report.webhook_posts:,} webhooks posted."
+    )
+    states = ", ".join(f"{state} {n}" for state, n in sorted(report.states.items()))
+    click.echo(f"Screenings: {states}.")
+    click.echo(
+        f"Answers not understood and asked again: {report.reasked} men "
+        f"({report.needs_person} handed to a person). Partner contacts stored apart: "
+        f"{report.partner_contacts}. Randomized men who wrote the ad code again, refused "
+        f"kindly and not randomized again: {report.refused_again}."
+    )
+    arms = ", ".join(f"{arm} {n}" for arm, n in sorted(report.arms.items()))
+    click.echo(f"Trial '{report.trial}': {arms or 'nobody randomized'}.")
+    for name, size in report.cohorts:
+        click.echo(f"  cohort '{name}' opened, full: {size} men")
+    click.echo(
+        f"{len(report.cohorts)} cohort(s) opened. Waiting (tertulia randomization waitlist):"
+    )
+    for arm, region, send_time, size, opens_on in report.waiting:
+        when = (
+            f"opens by {opens_on:%Y-%m-%d} if not full before"
+            if opens_on
+            else ("offered the program after the endline")
+        )
+        who = "man" if size == 1 else "men"
+        click.echo(f"  {arm:8} {region:7} {send_time}  {size:>3} {who}, {when}")
+    click.echo("")
+    funnel_echo(funnel_counts(campaign))
+    click.echo(
+        f"Campaign '{campaign.name}'. Again with plots: tertulia recruit report --campaign "
+        f"'{campaign.name}' --out var/reports/recruit; live: tertulia serve"
+    )
+    click.echo(f"Done in {time.perf_counter() - started:.1f} s.")

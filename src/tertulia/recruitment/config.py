@@ -5,9 +5,11 @@ baseline questions and every text he is sent. Checked when read: a mistake names
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from string import Formatter
 from typing import Any
 
 import yaml
@@ -30,7 +32,14 @@ TEXT_KEYS = (
     "ready",
     "already_enrolled",
     "already_screened",
+    "randomized_program",
+    "randomized_control",
+    "cohort_opened",
+    "returned",
 )
+# What the texts told after randomization may name: the date his group starts (at the latest,
+# before his cohort opens), its clock time, and the time of day he chose in his words.
+PLACEHOLDERS = {"fecha", "hora", "horario"}
 
 
 class ConfigError(ValueError):
@@ -44,6 +53,7 @@ class Option:
     aliases: tuple[str, ...] = ()
     eligible: bool = True
     cohabiting: str = ""  # for the relationship question: "yes" / "no"
+    time: str = ""  # for the send-time question: the clock time it stands for, "19:00"
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,8 @@ class RecruitmentConfig:
     partner_phone_prompt: str
     baseline_instrument: str
     baseline: tuple[Question, ...]
+    # Whether a man who wrote BAJA during recruitment may come back with VOLVER.
+    allow_return: bool = False
     source: str = field(default="", compare=False)
 
     def question(self, key: str) -> Question | None:
@@ -124,6 +136,17 @@ def config_parse(data: Any, *, source: str = "screening.yaml") -> RecruitmentCon
     missing = [k for k in TEXT_KEYS if not isinstance(texts.get(k), str)]
     if missing:
         raise where.error("texts", f"missing text(s): {', '.join(missing)}")
+    for key, text in texts.items():
+        try:
+            names = {name for _, name, _, _ in Formatter().parse(str(text)) if name is not None}
+        except ValueError as exc:
+            raise where.error(f"texts.{key}", f"braces do not match ({exc})") from exc
+        if unknown := names - PLACEHOLDERS:
+            raise where.error(
+                f"texts.{key}",
+                f"unknown placeholder(s) {', '.join(sorted(unknown))}; "
+                f"use {', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))}",
+            )
     screening = tuple(
         _question(q, f"screening[{i}]", where)
         for i, q in enumerate(where.sequence(data, "screening"))
@@ -168,8 +191,16 @@ def config_parse(data: Any, *, source: str = "screening.yaml") -> RecruitmentCon
         partner_phone_prompt=str(partner_data.get("phone_prompt", "")).strip(),
         baseline_instrument=str(baseline_data.get("instrument", "baseline")),
         baseline=baseline,
+        allow_return=_flag(data, "allow_return", where),
         source=source,
     )
+
+
+def _flag(data: dict[str, Any], key: str, where: _Where) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise where.error(key, "write true or false")
+    return value
 
 
 def _question(data: Any, place: str, where: _Where) -> Question:
@@ -234,7 +265,21 @@ def _option(data: Any, place: str, where: _Where, *, buttons: bool) -> Option:
         aliases=tuple(str(a) for a in data.get("aliases") or ()),
         eligible=bool(data.get("eligible", True)),
         cohabiting=str(data.get("cohabiting", "")),
+        time=_clock_time(data.get("time"), place, where),
     )
+
+
+def _clock_time(value: Any, place: str, where: _Where) -> str:
+    """'19:00' as written; YAML reads an unquoted 19:00 as 1140 (minutes, base 60)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = f"{value // 60:02d}:{value % 60:02d}"
+    text = str(value).strip()
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text)
+    if not match:
+        raise where.error(place, f"time '{value}' must be a clock time such as \"19:00\"")
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
 
 
 class _Where:

@@ -85,7 +85,7 @@ class Screening(models.Model):
         BASELINE = "baseline", _("baseline")  # answering the baseline questions
         READY = "ready", _("ready for randomization")  # consented and baseline done
         RANDOMIZED = "randomized", _("randomized")  # assigned to an arm
-        WITHDRAWN = "withdrawn", _("withdrawn")  # wrote BAJA before randomization
+        WITHDRAWN = "withdrawn", _("withdrawn")  # wrote BAJA before randomization (VOLVER may undo)
 
     # States in which the conversation still expects an answer from him.
     OPEN = (State.SCREENING, State.CONSENT, State.PARTNER, State.BASELINE)
@@ -125,6 +125,9 @@ class Screening(models.Model):
     baseline_completed_at = models.DateTimeField(null=True, blank=True)
     randomized_at = models.DateTimeField(null=True, blank=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
+    # VOLVER after his last BAJA, when the program allows it; he is withdrawn while
+    # withdrawn_at is later than this.
+    returned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("screening")
@@ -133,6 +136,13 @@ class Screening(models.Model):
 
     def __str__(self) -> str:
         return f"screening {self.pk} ({self.state})"
+
+    @property
+    def is_withdrawn(self) -> bool:
+        """He wrote BAJA and has not come back since."""
+        if self.withdrawn_at is None:
+            return False
+        return self.returned_at is None or self.returned_at < self.withdrawn_at
 
 
 class ScreeningAnswer(models.Model):

@@ -19,6 +19,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 
 from tertulia.cohorts.models import Cohort, Enrollment
 from tertulia.messaging.models import Message
+from tertulia.programs.models import Program
 from tertulia.randomization.funnel_stats import STAGES
 from tertulia.recruitment.models import AdVariant, Campaign, Screening
 
@@ -63,14 +64,25 @@ def _active_on(day: int, cohorts: list[Cohort]) -> Q:
     return condition
 
 
-def funnel_counts(campaign: Campaign | None = None) -> FunnelCounts:
+def campaigns_of(program: Program) -> list[Campaign]:
+    """The program's campaigns, newest first."""
+    return list(Campaign.objects.filter(program=program).order_by("-created_at", "-id"))
+
+
+def funnel_counts(
+    campaign: Campaign | None = None, *, program: Program | None = None
+) -> FunnelCounts:
     """Men at each stage per ad variant code (and UNATTRIBUTED for men who came without one,
-    when no campaign is given). Variants nobody came through are listed with zeros."""
+    when no campaign is given). Variants nobody came through are listed with zeros. `program`
+    keeps one program's men and variants."""
     screenings = Screening.objects.all()
     variants = AdVariant.objects.select_related("campaign").order_by("id")
     if campaign is not None:
         screenings = screenings.filter(variant__campaign=campaign)
         variants = variants.filter(campaign=campaign)
+    if program is not None:
+        screenings = screenings.filter(program=program)
+        variants = variants.filter(campaign__program=program)
     cohorts = list(
         Cohort.objects.filter(
             enrollments__participant__screening__in=screenings.values("pk")
@@ -79,7 +91,7 @@ def funnel_counts(campaign: Campaign | None = None) -> FunnelCounts:
     his = Enrollment.objects.filter(participant=OuterRef("participant"))
     reached = {
         "started": Q(),
-        "eligible": Q(screened_at__isnull=False),
+        "eligible": Q(screened_at__isnull=False, ineligible_reason=""),
         "consented": Q(consented_at__isnull=False),
         "baseline_done": Q(baseline_completed_at__isnull=False),
         "randomized": Q(randomized_at__isnull=False),

@@ -21,6 +21,7 @@ from typing import Any
 import phonenumbers
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import formats, translation
 from django.utils.text import slugify
 
 from tertulia.cohorts.models import Participant
@@ -52,6 +53,8 @@ MAX_REASKS = 2  # an answer not understood is asked again twice, then a person t
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read off posters
 CODE_PATTERN = re.compile(r"\b([A-Z0-9]{1,6}-[A-Z0-9]{2,8})\b")
 REDACTED = "[contacto de la pareja: guardado aparte]"
+# An answer at her name or number that was not understood: not stored, and not kept either.
+REDACTED_UNCLEAR = "[contacto de la pareja: no entendido, no se guarda]"
 
 
 class RecruitmentError(ValueError):
@@ -236,6 +239,9 @@ def recruitment_inbound(message: Message, now: dt.datetime) -> None:
     if message.keyword == "stop":
         screening_withdraw(participant=participant, now=now)
         return
+    if message.keyword == "start":
+        screening_return(message=message, now=now)
+        return
     if message.route != Message.Route.FACILITATOR:
         return  # another keyword, answered by the router
     attribution = attribution_for(message.body, message.payload)
@@ -357,7 +363,7 @@ def screening_answer(screening: Screening, message: Message, now: dt.datetime) -
     assert question is not None
     value: str | None
     if question.kind == "number":
-        number = answers.number_parse(message.body, question)
+        number = answers.number_parse(message.body, question, language=screening.locale)
         value = None if number is None else str(number)
     else:
         option = (
@@ -466,6 +472,17 @@ def _apply(
     _advance(screening, config, now)
 
 
+def _ready(screening: Screening, config: RecruitmentConfig, now: dt.datetime) -> None:
+    """Tell randomization he is ready. When he is randomized at once he is told his arm
+    (screening_notify_arm); when he waits for a trial he is told he is registered."""
+    baseline_completed.send(
+        sender=Screening, participant=screening.participant, screening=screening, now=now
+    )
+    state = Screening.objects.filter(pk=screening.pk).values_list("state", flat=True).first()
+    if state == Screening.State.READY:
+        _send(screening.participant, screening.channel, config.texts["ready"], now)
+
+
 def _eligible(question: Question, value: str) -> bool:
     if question.kind == "number":
         return question.eligible_min is None or int(value) >= question.eligible_min
@@ -482,10 +499,7 @@ def _advance(
         screening.state = Screening.State.READY
         screening.baseline_completed_at = now
         screening.save()
-        _send(screening.participant, screening.channel, config.texts["ready"], now)
-        baseline_completed.send(
-            sender=Screening, participant=screening.participant, screening=screening, now=now
-        )
+        _ready(screening, config, now)
         return
     part = flow.section(config, screening.step)
     if part != "screening" and flow.section(config, was) == "screening":
@@ -588,10 +602,14 @@ def _send(
 # --- partner contact -----------------------------------------------------------------------
 
 
-def _redact(message: Message) -> None:
-    """Her name and number live only in the partner-contact store, not in his messages."""
-    message.body = REDACTED
-    Message.objects.filter(pk=message.pk).update(body=REDACTED)
+def _redact(message: Message, text: str = REDACTED) -> None:
+    """Her name and number live only in the partner-contact store: not in his messages, nor
+    in the raw webhook bodies that brought them (retention.py)."""
+    from tertulia.recruitment.retention import webhook_bodies_redact
+
+    message.body = text
+    Message.objects.filter(pk=message.pk).update(body=text)
+    webhook_bodies_redact(message=message, replacement=text)
 
 
 def _declines(text: str) -> bool:
@@ -616,6 +634,7 @@ def _partner_name(
         _partner_skip(screening, config, message, now)
         return
     if not 1 < len(name) <= 80 or any(ch.isdigit() for ch in name):
+        _redact(message, REDACTED_UNCLEAR)  # it may be her number, or part of it
         _not_understood(screening, config, message, now, "")
         return
     consent = Consent.objects.get(
@@ -657,6 +676,7 @@ def _partner_phone(
         return
     e164 = partner_phone_normalize(raw, region=config.country)
     if e164 is None:
+        _redact(message, REDACTED_UNCLEAR)  # most of her number may be in it
         _not_understood(screening, config, message, now, config.texts["partner_invalid_phone"])
         return
     phone_hash = lookup_hash(e164)
@@ -666,6 +686,7 @@ def _partner_phone(
     if Participant.objects.filter(phone_hash=phone_hash).exists():
         # A number that is itself a participant cannot be a partner contact: the guard would
         # silence him. A person sorts it out with him.
+        _redact(message, REDACTED_UNCLEAR)
         _not_understood(screening, config, message, now, config.texts["partner_invalid_phone"])
         return
     PartnerContact.objects.filter(participant=screening.participant).update(
@@ -702,7 +723,7 @@ def access_partner_contacts(user: Any) -> bool:
 def screening_withdraw(*, participant: Participant, now: dt.datetime) -> Screening | None:
     """BAJA: nothing more of the conversation is sent, and he is not randomized. Recorded."""
     screening = Screening.objects.select_for_update().filter(participant=participant).first()
-    if screening is None or screening.withdrawn_at is not None:
+    if screening is None or screening.is_withdrawn:
         return screening
     screening.withdrawn_at = now
     if screening.state in (*Screening.OPEN, Screening.State.READY):
@@ -717,6 +738,66 @@ def screening_withdraw(*, participant: Participant, now: dt.datetime) -> Screeni
         ).update(status=Outbox.Status.CANCELLED)
     screening.save(update_fields=["withdrawn_at", "state"])
     return screening
+
+
+def screening_return(*, message: Message, now: dt.datetime) -> Screening | None:
+    """VOLVER after BAJA. When his program's config allows it, a man who withdrew during
+    recruitment picks up at the question he had reached (his answers are kept), and a man
+    withdrawn after randomization keeps his arm: nobody is randomized twice. Otherwise the
+    router's answer ("you are not in a group") stands. Recorded as `returned_at`."""
+    participant = message.participant
+    assert participant is not None
+    screening = Screening.objects.select_for_update().filter(participant=participant).first()
+    if screening is None or message.enrollment is not None and not screening.is_withdrawn:
+        return screening
+    if not screening.is_withdrawn:
+        if screening.state in Screening.OPEN and not screening.needs_person:
+            # VOLVER in the middle of his screening: the question he is at, again.
+            _cancel_router_answer(participant, now)
+            message.route = Message.Route.RECRUITMENT
+            _ask(screening, _config(screening), now, again=True)
+        return screening
+    config = _config(screening)
+    if not config.allow_return:
+        return screening
+    screening.returned_at = now
+    message.route = Message.Route.RECRUITMENT
+    if message.enrollment is not None:
+        # In a cohort: the router took him back into his program; nothing more to say here.
+        screening.save(update_fields=["returned_at"])
+        return screening
+    _cancel_router_answer(participant, now)
+    _send(participant, screening.channel, config.texts["returned"], now)
+    if screening.state != Screening.State.WITHDRAWN:
+        screening.save(update_fields=["returned_at"])  # randomized: his arm stands
+        return screening
+    if screening.step == flow.DONE:
+        screening.state = Screening.State.READY
+        screening.save(update_fields=["returned_at", "state"])
+        _ready(screening, config, now)
+        return screening
+    screening.state = {
+        "screening": Screening.State.SCREENING,
+        "consent": Screening.State.CONSENT,
+        "partner": Screening.State.PARTNER,
+        "baseline": Screening.State.BASELINE,
+    }[flow.section(config, screening.step)]
+    screening.invalid_count = 0
+    screening.save(update_fields=["returned_at", "state", "invalid_count"])
+    _ask(screening, config, now)
+    return screening
+
+
+def _cancel_router_answer(participant: Participant, now: dt.datetime) -> None:
+    """The router answered VOLVER with "you are not in a group" (queued now); recruitment
+    answers it instead."""
+    Outbox.objects.filter(
+        participant=participant,
+        enrollment__isnull=True,
+        step__isnull=True,
+        status=Outbox.Status.QUEUED,
+        created_at__gte=now,
+    ).update(status=Outbox.Status.CANCELLED)
 
 
 def randomization_inputs(participant: Participant) -> dict[str, str]:
@@ -734,11 +815,14 @@ def randomization_inputs(participant: Participant) -> dict[str, str]:
     }
     relationship = config.question("relationship")
     option = answers.option_by_key(relationship, given["relationship"]) if relationship else None
+    send_time = config.question("send_time")
+    chosen = answers.option_by_key(send_time, given["send_time"]) if send_time else None
     return {
         "age_band": answers.age_band(int(given["age"]), config.age_bands),
         "region": given["region"],
         "cohabiting": (option.cohabiting if option else "") or "unknown",
-        "send_time": given["send_time"],
+        # The clock time cohorts are formed by; the option's key when the config gives none.
+        "send_time": (chosen.time if chosen else "") or given["send_time"],
     }
 
 
@@ -755,3 +839,73 @@ def screening_mark_randomized(*, participant: Participant, arm: str, now: dt.dat
         screening.randomized_at = now
         screening.save(update_fields=["state", "arm", "randomized_at"])
     return screening
+
+
+def _fill(text: str, **values: str) -> str:
+    """The text with its {placeholders} filled (config.PLACEHOLDERS; checked when read)."""
+    return text.format_map(values)
+
+
+def _long_date(day: dt.date, locale: str) -> str:
+    """'martes 22 de diciembre', in his language."""
+    with translation.override(locale.split("-")[0]):
+        return formats.date_format(day, r"l j \d\e F")
+
+
+def _his_time_of_day(screening: Screening, config: RecruitmentConfig) -> tuple[str, str]:
+    """His preferred send time: the clock time ('19:00') and in his words ('en la noche')."""
+    question = config.question("send_time")
+    answer = screening.answers.filter(question="send_time", valid=True).last()
+    option = answers.option_by_key(question, answer.value) if question and answer else None
+    if option is None:
+        return "", ""
+    words = option.title[:1].lower() + option.title[1:]
+    return option.time, words
+
+
+def screening_notify_arm(
+    *,
+    participant: Participant,
+    arm: str,
+    waitlist: bool,
+    starts_by: dt.date | None,
+    now: dt.datetime,
+) -> Outbox | None:
+    """Tell him his arm, once it is final (never before: the caller checks). The program arm
+    is told he is in and by when his group starts; the control arm, when it is a waitlist, that
+    he will be asked a few questions again in some months and then offered the program. Texts
+    from his program's recruitment config; an arm it has no text for gets `ready`."""
+    screening = Screening.objects.filter(participant=participant).select_related("program").first()
+    if screening is None:
+        return None
+    config = _config(screening)
+    key = f"randomized_{arm}"
+    if arm == "control" and not waitlist:
+        key = "randomized_control_no_waitlist"
+    text = config.texts.get(key) or config.texts["ready"]
+    clock_time, words = _his_time_of_day(screening, config)
+    filled = _fill(
+        text,
+        fecha=_long_date(starts_by, screening.locale) if starts_by else "",
+        hora=clock_time,
+        horario=words,
+    )
+    return _send(participant, screening.channel, filled, now)
+
+
+def screening_notify_cohort(
+    *, participant: Participant, start: dt.date, send_time: dt.time, now: dt.datetime
+) -> Outbox | None:
+    """Tell a program-arm man recruited here that his cohort opened, and when it starts."""
+    screening = Screening.objects.filter(participant=participant).select_related("program").first()
+    if screening is None or screening.is_withdrawn:
+        return None
+    config = _config(screening)
+    _clock, words = _his_time_of_day(screening, config)
+    text = _fill(
+        config.texts["cohort_opened"],
+        fecha=_long_date(start, screening.locale),
+        hora=f"{send_time:%H:%M}",
+        horario=words,
+    )
+    return _send(participant, screening.channel, text, now)

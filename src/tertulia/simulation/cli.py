@@ -18,6 +18,19 @@ import click
     "through the WhatsApp channel, a local fake Cloud API and signed webhooks (about half a "
     "minute at the defaults: 10 men, 3 days).",
 )
+@click.option(
+    "--recruit",
+    is_flag=True,
+    help="Instead: a recruitment campaign of three ad variants through the WhatsApp channel "
+    "(screening, consent, baseline, randomization, cohorts), then its funnel per variant.",
+)
+@click.option(
+    "--men",
+    default=200,
+    show_default=True,
+    type=click.IntRange(3, 5000),
+    help="About how many men answer the ads, with --recruit (200: about a minute).",
+)
 @click.option("--cohorts", default=2, show_default=True, help="Cohorts to simulate.")
 @click.option("--size", default=None, type=int, help="Men per cohort [default: 50; whatsapp: 10].")
 @click.option(
@@ -46,6 +59,8 @@ import click
     help="Language of the printed funnel and the report.",
 )
 def demo(
+    recruit: bool,
+    men: int,
     channel: str,
     cohorts: int,
     size: int | None,
@@ -63,6 +78,11 @@ def demo(
     the funnel and write an HTML report with its plots."""
     from tertulia.cli import setup_django
 
+    if recruit:
+        from tertulia.recruitment.cli import demo_recruit_run
+
+        demo_recruit_run(men=men, seed=seed, content=content)
+        return
     if channel == "whatsapp":
         from tertulia.messaging.channels.whatsapp.cli import demo_whatsapp_run
 
