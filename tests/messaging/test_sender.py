@@ -8,7 +8,13 @@ import pytest
 
 from tertulia.messaging.models import Message, Outbox
 from tertulia.messaging.scheduler import outbox_enqueue_due
-from tertulia.messaging.sender import _claim, _messages_for, outbox_recover_stale, outbox_send_batch
+from tertulia.messaging.sender import (
+    _claim,
+    _load,
+    _messages_for,
+    outbox_recover_stale,
+    outbox_send_batch,
+)
 from tertulia.simulation.models import SimulatedDelivery
 from tests.conftest import lima
 
@@ -51,8 +57,8 @@ def test_a_crash_before_the_channel_call_sends_once_after_recovery(scheduled):  
     """The sender claimed rows and wrote their Message rows, then died before calling the
     channel: recovery finds the provider never saw them, requeues, and they go out once."""
     crash_at = lima(START, 19, 1)
-    token, ids = _claim(500, crash_at)
-    claimed = list(Outbox.objects.filter(id__in=ids, claimed_by=token).select_related("step"))
+    claimed = _claim(500, crash_at)
+    _load(claimed)
     _messages_for(claimed, crash_at)
     assert SimulatedDelivery.objects.count() == 0
 

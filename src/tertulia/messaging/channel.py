@@ -11,6 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+# A Message sent again (WhatsApp: as a template after a 131047 by status webhook) keeps the
+# refused send's provider id under this prefix until the new send's id is known. Such an id
+# says nothing about whether the new send went out.
+SUPERSEDED = "superseded:"
+
+
+def provider_confirmed(provider_id: str) -> bool:
+    """Whether a Message's provider id shows that its current send reached the provider."""
+    return bool(provider_id) and not provider_id.startswith(SUPERSEDED)
+
 
 @dataclass(frozen=True)
 class Outbound:
@@ -31,6 +41,8 @@ class Outbound:
     language: str = "es-PE"
     # For a service message: the registry's template to send instead outside his 24-hour window.
     template: str = ""
+    # The configured channel it goes on ("whatsapp:peru"), when the sender knows it.
+    channel: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,11 +74,13 @@ def batch_channel(outbounds: Sequence[Outbound], provider: str) -> str:
     rows: the sender groups each batch by channel, so a mixed batch is a bug."""
     from tertulia.messaging.models import Message
 
-    channels = set(
-        Message.objects.filter(pk__in=[o.message_id for o in outbounds]).values_list(
-            "channel", flat=True
+    channels = {o.channel for o in outbounds}
+    if "" in channels:
+        channels = set(
+            Message.objects.filter(pk__in=[o.message_id for o in outbounds]).values_list(
+                "channel", flat=True
+            )
         )
-    )
     if len(channels) != 1:
         raise ChannelError(f"a {provider} batch must come from one channel", permanent=True)
     return channels.pop()
@@ -83,6 +97,22 @@ class Channel(Protocol):
         """After a crash mid-send: the provider id if the provider accepted `message_id`, None
         if it certainly did not. Raise ChannelError when it cannot tell."""
         ...
+
+
+Finish = Callable[[], list[SendResult | ChannelError]]
+
+
+def send_start(channel: Channel, outbounds: Sequence[Outbound]) -> Finish:
+    """Start sending a batch on `channel` and return what waits for its results.
+
+    A channel that can send in the background (WhatsApp: its requests go on an event loop)
+    has `send_start`; the sender starts every channel of a batch before waiting for any, so
+    several numbers send at once. Any other channel sends when its results are asked for."""
+    start = getattr(channel, "send_start", None)
+    if start is not None:
+        finish: Finish = start(outbounds)
+        return finish
+    return lambda: channel.send_many(outbounds)
 
 
 _registry: dict[str, Callable[[], Channel]] = {}

@@ -51,6 +51,9 @@ BURST_SHARE = 0.02
 # more; a program day is 3-5 messages).
 PAIR_INTERVAL = 6.0
 PAIR_BURST = 10
+# After Meta answers 130429 (the number's throughput), nothing leaves the number for this
+# long: its counting window is a second, so a second's pause lets it drain.
+THROUGHPUT_HOLD = 1.0
 KEY_PREFIX = "tertulia:rate"
 
 logger = logging.getLogger(__name__)
@@ -108,6 +111,11 @@ class Limiter(Protocol):
 
     def consume(self, number: str, count: int, limits: Limits) -> None:
         """Count `count` inbound messages against the number's throughput (never waits)."""
+        ...
+
+    def hold(self, number: str, seconds: float, recipients: Sequence[str], limits: Limits) -> None:
+        """Meta said a limit was hit: with `seconds` > 0 nothing leaves the number for that
+        long; each of `recipients` gets nothing for a pair interval (his burst is spent)."""
         ...
 
     def reset(self) -> None:
@@ -184,6 +192,19 @@ class LocalLimiter:
                 count * limits.interval
             )
 
+    def hold(self, number: str, seconds: float, recipients: Sequence[str], limits: Limits) -> None:
+        with self._lock:
+            if seconds > 0:
+                until = time.monotonic() + seconds
+                self._numbers[number] = max(self._numbers.get(number, 0.0), until)
+            pair_now = clock.now().timestamp()
+            for recipient in recipients:
+                key = (number, recipient_key(recipient))
+                tat = self._pairs.get(key, 0.0)
+                if _pair_stale(tat, pair_now, limits):
+                    tat = 0.0
+                self._pairs[key] = max(tat, pair_now + limits.pair_tolerance + limits.pair_interval)
+
     def reset(self) -> None:
         with self._lock:
             self._numbers.clear()
@@ -250,6 +271,24 @@ return 1
 """
 
 
+# KEYS[1]: the number's bucket; KEYS[2..]: recipients' buckets. ARGV: seconds to hold the
+# number, the pair clock now, the hold for a recipient (pair tolerance + one interval).
+_HOLD = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local seconds, pnow, phold = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if seconds > 0 then
+  local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now + seconds)
+  redis.call('SET', KEYS[1], string.format('%.6f', tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+end
+for i = 2, #KEYS do
+  local tat = math.max(tonumber(redis.call('GET', KEYS[i]) or '0'), pnow + phold)
+  redis.call('SET', KEYS[i], string.format('%.6f', tat), 'EX', math.ceil(tat - pnow) + 1)
+end
+return 1
+"""
+
+
 class RedisLimiter:
     """The buckets in Redis, shared by every worker process and machine."""
 
@@ -259,6 +298,7 @@ class RedisLimiter:
         self._redis = redis.Redis.from_url(url)
         self._admit = self._redis.register_script(_ADMIT)
         self._consume = self._redis.register_script(_CONSUME)
+        self._hold = self._redis.register_script(_HOLD)
 
     @staticmethod
     def _number_key(number: str) -> str:
@@ -308,6 +348,16 @@ class RedisLimiter:
     def consume(self, number: str, count: int, limits: Limits) -> None:
         if count > 0:
             self._consume(keys=[self._number_key(number)], args=[count, repr(limits.interval)])
+
+    def hold(self, number: str, seconds: float, recipients: Sequence[str], limits: Limits) -> None:
+        base = self._number_key(number)
+        keys = [base] + sorted({f"{base}:to:{recipient_key(r)}" for r in recipients})
+        args = [
+            repr(float(seconds)),
+            repr(clock.now().timestamp()),
+            repr(limits.pair_tolerance + limits.pair_interval),
+        ]
+        self._hold(keys=keys, args=args)
 
     def reset(self) -> None:
         for key in self._redis.scan_iter(f"{KEY_PREFIX}:*", count=1000):
@@ -369,6 +419,17 @@ def reserve_for(config: ChannelConfig) -> Callable[[int], list[float]]:
     """Moments to send the next `count` requests at, from the number's bucket."""
     number, limits = config.phone_number_id, limits_for(config)
     return lambda count: limiter().reserve(number, count, limits)
+
+
+def slow_down(config: ChannelConfig, *, number: bool, recipients: Sequence[str] = ()) -> None:
+    """Meta's own signal that we went too fast (130429 for the number, 131056 for a man):
+    hold the number's bucket for THROUGHPUT_HOLD, and each man's for a pair interval, in
+    every process sharing the buckets. Our pacing should make these rare; when they come,
+    Meta counts differently from us, and backing off is what it asks."""
+    seconds = THROUGHPUT_HOLD if number else 0.0
+    if seconds <= 0 and not recipients:
+        return
+    limiter().hold(config.phone_number_id, seconds, list(recipients), limits_for(config))
 
 
 def inbound_count(channel: str, count: int) -> None:

@@ -9,17 +9,28 @@ sending it again.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import random
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F
 
-from tertulia.cohorts.models import Enrollment
-from tertulia.messaging.channel import ChannelError, Outbound, SendResult, get_channel
+from tertulia.cohorts.models import Enrollment, Participant
+from tertulia.core import crypto
+from tertulia.messaging.channel import (
+    ChannelError,
+    Outbound,
+    SendResult,
+    get_channel,
+    provider_confirmed,
+    send_start,
+)
 from tertulia.messaging.guards import blocked_hashes
 from tertulia.messaging.models import Message, Outbox
 from tertulia.programs.models import Step
@@ -29,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(minutes=10)
 MAX_ATTEMPTS = 5
+# The first retry of a failed send waits between 15 and 30 s; each further one twice as long.
+RETRY_BASE = 30.0
 
 
 @dataclass
@@ -43,237 +56,411 @@ class SendReport:
     paced: int = 0  # held back by a rate limit: queued again, not counted as an attempt
 
 
-def outbound_for(row: Outbox, message: Message) -> Outbound:
+@dataclass(slots=True)
+class Recipient:
+    phone: str
+    phone_hash: str
+    language: str
+
+
+@dataclass(slots=True)
+class ClaimedRow:
+    """One claimed Outbox row, as the hot path needs it: plain values from one UPDATE ...
+    RETURNING, not an ORM object per row. `body` is still the stored (encrypted) token; `text`
+    is its plain text."""
+
+    id: int
+    participant_id: int
+    enrollment_id: int | None
+    day: int | None
+    step_id: int | None
+    body: str
+    template: str
+    buttons: list[dict[str, str]] | None
+    content: dict[str, Any] | None
+    channel: str
+    attempts: int
+    text: str = ""
+    participant: Recipient | None = None
+    step: Step | None = None
+
+
+def outbound_for(row: Outbox | ClaimedRow, message: Message) -> Outbound:
     """What the channel is asked to send for one Outbox row."""
-    participant = row.participant
+    return _outbound(row, message.pk, row.participant.phone, row.participant.language)  # type: ignore[union-attr]
+
+
+def _outbound(row: Outbox | ClaimedRow, message_id: int, phone: str, language: str) -> Outbound:
+    text = row.text if isinstance(row, ClaimedRow) else row.body
     step = row.step
+    channel = row.channel
     if step is None and row.buttons:
         return Outbound(
-            message_id=message.pk,
-            to=participant.phone,
+            message_id=message_id,
+            to=phone,
             kind="buttons",
-            text=row.body,
+            text=text,
             buttons=list(row.buttons),
-            language=participant.language,
+            language=language,
             template=row.template,
+            channel=channel,
         )
     if step is None and row.content and row.content.get("media_id"):
         return Outbound(
-            message_id=message.pk,
-            to=participant.phone,
+            message_id=message_id,
+            to=phone,
             kind=str(row.content.get("kind", "image")),
-            caption=row.body,
+            caption=text,
             media_id=str(row.content["media_id"]),
             media_mime=str(row.content.get("mime", "")),
-            language=participant.language,
+            language=language,
             template=row.template,
+            channel=channel,
         )
     if step is None:
         return Outbound(
-            message_id=message.pk,
-            to=participant.phone,
+            message_id=message_id,
+            to=phone,
             kind="text",
-            text=row.body,
-            language=participant.language,
+            text=text,
+            language=language,
             template=row.template,
+            channel=channel,
         )
     if step.kind == Step.Kind.CHECKIN:
         # Button ids carry the step, so an answer finds its question even days later.
         buttons = [{"id": f"ci:{step.pk}:{b['key']}", "title": b["title"]} for b in step.buttons]
         return Outbound(
-            message_id=message.pk,
-            to=participant.phone,
+            message_id=message_id,
+            to=phone,
             kind="buttons",
             text=step.text,
             buttons=buttons,
-            language=participant.language,
+            language=language,
+            channel=channel,
         )
     if step.kind in (Step.Kind.AUDIO, Step.Kind.VIDEO, Step.Kind.IMAGE):
         return Outbound(
-            message_id=message.pk,
-            to=participant.phone,
+            message_id=message_id,
+            to=phone,
             kind=step.kind,
             caption=step.caption,
             media_file=media_store_path(
                 step.media_sha256, "." + step.media_path.rsplit(".", 1)[-1]
             ),
             media_mime=step.media_mime,
-            language=participant.language,
+            language=language,
+            channel=channel,
         )
     return Outbound(
-        message_id=message.pk,
-        to=participant.phone,
+        message_id=message_id,
+        to=phone,
         kind="text",
         text=step.text,
-        language=participant.language,
+        language=language,
+        channel=channel,
     )
 
 
-def _claim(limit: int, now: dt.datetime) -> tuple[str, list[int]]:
-    """Claim up to `limit` due rows; return the claim token and the candidate ids (the rows
-    actually claimed are those among them that now carry the token)."""
-    token = uuid.uuid4().hex
-    ids = list(
-        Outbox.objects.filter(status=Outbox.Status.QUEUED, due_at__lte=now)
-        .order_by("id")
-        .values_list("id", flat=True)[:limit]
+def _table(model: type[Any]) -> str:
+    return str(connection.ops.quote_name(model._meta.db_table))
+
+
+def _json_value(value: Any) -> Any:
+    # PostgreSQL hands jsonb back as text under Django's loader, SQLite as text too.
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+_RETURNED = (
+    "id, participant_id, enrollment_id, day, step_id, body, template, buttons, content, "
+    "channel, attempts"
+)
+
+
+def _claim(limit: int, now: dt.datetime) -> list[ClaimedRow]:
+    """Claim up to `limit` due rows in one statement and return them, in id order.
+
+    On PostgreSQL the candidates are locked with SKIP LOCKED, so senders never wait for each
+    other's claims; SQLite has one writer at a time anyway. Both re-check the status on the
+    row they update, so a row is never claimed twice."""
+    table = _table(Outbox)
+    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    at = connection.ops.adapt_datetimefield_value(now)
+    sql = (
+        f"UPDATE {table} SET status = %s, claimed_by = %s, claimed_at = %s, "  # noqa: S608
+        f"attempts = attempts + 1 WHERE status = %s AND id IN (SELECT id FROM {table} "
+        f"WHERE status = %s AND due_at <= %s ORDER BY id LIMIT %s{skip_locked}) "
+        f"RETURNING {_RETURNED}"
     )
-    if ids:
-        Outbox.objects.filter(id__in=ids, status=Outbox.Status.QUEUED).update(
-            status=Outbox.Status.SENDING,
-            claimed_by=token,
-            claimed_at=now,
-            attempts=F("attempts") + 1,
+    queued, sending = Outbox.Status.QUEUED.value, Outbox.Status.SENDING.value
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [sending, uuid.uuid4().hex, at, queued, queued, at, limit])
+        fetched = cursor.fetchall()
+    rows = [
+        ClaimedRow(
+            id=r[0],
+            participant_id=r[1],
+            enrollment_id=r[2],
+            day=r[3],
+            step_id=r[4],
+            body=r[5] or "",
+            template=r[6] or "",
+            buttons=_json_value(r[7]),
+            content=_json_value(r[8]),
+            channel=r[9],
+            attempts=r[10],
         )
-    return token, ids
+        for r in fetched
+    ]
+    rows.sort(key=lambda r: r.id)
+    return rows
+
+
+def _load(rows: list[ClaimedRow]) -> None:
+    """Fill in each row's recipient, step and plain text with one query per kind of thing
+    (the batch's men, its few distinct steps), decrypting each value once."""
+    people = {
+        pk: Recipient(phone, phone_hash, language)
+        for pk, phone, phone_hash, language in Participant.objects.filter(
+            id__in={r.participant_id for r in rows}
+        ).values_list("id", "phone", "phone_hash", "language")
+    }
+    step_ids = {r.step_id for r in rows if r.step_id is not None}
+    steps = Step.objects.in_bulk(step_ids) if step_ids else {}
+    for row in rows:
+        row.participant = people.get(row.participant_id)
+        row.step = steps.get(row.step_id) if row.step_id is not None else None
+        if row.body and row.step_id is None:
+            row.text = crypto.decrypt(row.body)
 
 
 def outbox_send_batch(*, now: dt.datetime, limit: int = 500) -> SendReport:
-    """Claim up to `limit` due rows and send them. Returns what happened."""
+    """Claim up to `limit` due rows and send them. Returns what happened.
+
+    Each channel of the batch (a WhatsApp number, a Twilio sender) is started before any is
+    waited for, so that several numbers send at the same time, each at its own rate."""
     report = SendReport()
-    token, ids = _claim(limit, now)
-    rows = list(
-        Outbox.objects.filter(id__in=ids, claimed_by=token, status=Outbox.Status.SENDING)
-        .select_related("participant", "enrollment", "step")
-        .order_by("id")
-    )
+    rows = _claim(limit, now)
     report.claimed = len(rows)
     if not rows:
         return report
+    _load(rows)
 
     # Program content stops the moment he opts out; service messages (his confirmation) go.
+    enrollment_ids = {r.enrollment_id for r in rows if r.step_id is not None and r.enrollment_id}
+    states = (
+        dict(Enrollment.objects.filter(id__in=enrollment_ids).values_list("id", "state"))
+        if enrollment_ids
+        else {}
+    )
     stopped = [
         r
         for r in rows
-        if r.step_id is not None and r.enrollment and r.enrollment.state not in Enrollment.RECEIVING
+        if r.step_id is not None
+        and r.enrollment_id
+        and states.get(r.enrollment_id) not in Enrollment.RECEIVING
     ]
+    # A partner contact's number is never messaged, whatever queued it (see messaging.guards);
+    # nor is a man whose record is gone.
+    blocked = blocked_hashes({r.participant.phone_hash for r in rows if r.participant})
+    refused = [r for r in rows if r.participant is None or r.participant.phone_hash in blocked]
     if stopped:
         Outbox.objects.filter(id__in=[r.id for r in stopped]).update(status=Outbox.Status.CANCELLED)
         report.cancelled = len(stopped)
-    rows = [r for r in rows if r not in stopped]
-
-    # A partner contact's number is never messaged, whatever queued it (see messaging.guards).
-    blocked = blocked_hashes({r.participant.phone_hash for r in rows})
-    if blocked:
-        refused = [r for r in rows if r.participant.phone_hash in blocked]
+    refused = [r for r in refused if r not in stopped]
+    if refused:
         Outbox.objects.filter(id__in=[r.id for r in refused]).update(
             status=Outbox.Status.CANCELLED, error="recipient blocked: a partner contact's number"
         )
         report.cancelled += len(refused)
-        rows = [r for r in rows if r not in refused]
+    dropped = {r.id for r in stopped} | {r.id for r in refused}
+    rows = [r for r in rows if r.id not in dropped]
+    if not rows:
+        return report
 
     messages = _messages_for(rows, now)
-    by_channel: dict[str, list[Outbox]] = defaultdict(list)
+    by_channel: dict[str, list[ClaimedRow]] = defaultdict(list)
     for row in rows:
         by_channel[row.channel].append(row)
-    for kind, channel_rows in by_channel.items():
-        try:
-            channel = get_channel(kind)
-            outbounds = [outbound_for(r, messages[r.id]) for r in channel_rows]
-            results: list[SendResult | ChannelError] = channel.send_many(outbounds)
-        except ChannelError as exc:
-            results = [exc] * len(channel_rows)
-        _record(channel_rows, messages, results, now, report)
+    started: list[tuple[list[ClaimedRow], Callable[[], list[SendResult | ChannelError]]]] = []
+    try:
+        for kind, channel_rows in by_channel.items():
+            try:
+                channel = get_channel(kind)
+                outbounds = [
+                    _outbound(r, messages[r.id], r.participant.phone, r.participant.language)  # type: ignore[union-attr]
+                    for r in channel_rows
+                ]
+                started.append((channel_rows, send_start(channel, outbounds)))
+            except ChannelError as exc:
+                started.append((channel_rows, _failing(exc, len(channel_rows))))
+    finally:
+        # Whatever left is recorded, even if starting a later channel failed.
+        done_rows: list[ClaimedRow] = []
+        results: list[SendResult | ChannelError] = []
+        for channel_rows, finish in started:
+            try:
+                outcome = finish()
+            except ChannelError as exc:
+                outcome = [exc] * len(channel_rows)
+            done_rows += channel_rows
+            results += outcome
+        _record(done_rows, messages, results, now, report)
     return report
 
 
-def _messages_for(rows: list[Outbox], now: dt.datetime) -> dict[int, Message]:
-    """The Message row of each Outbox row, created before anything is sent (a retried row
-    keeps the Message it had)."""
-    existing = {m.outbox_id: m for m in Message.objects.filter(outbox_id__in=[r.id for r in rows])}
-    new = [
-        Message(
-            direction=Message.Direction.OUT,
-            participant_id=r.participant_id,
-            enrollment_id=r.enrollment_id,
-            channel=r.channel,
-            outbox=r,
-            kind=r.step.kind if r.step else str((r.content or {}).get("kind", "text")),
-            body=(r.step.text or r.step.caption) if r.step else r.body,
-            payload={"day": r.day, "step": r.step_id} if r.step_id else {},
-            status=Message.Status.PENDING,
-            created_at=now,
-        )
-        for r in rows
-        if r.id not in existing
-    ]
-    if new:
-        Message.objects.bulk_create(new)
-        # bulk_create returns primary keys on PostgreSQL and SQLite 3.35+, both supported.
-        existing.update({m.outbox_id: m for m in new})
+def _constant(value: Any) -> Callable[[ClaimedRow], Any]:
+    return lambda _row: value
+
+
+def _failing(error: ChannelError, count: int) -> Callable[[], list[SendResult | ChannelError]]:
+    return lambda: [error] * count
+
+
+def _messages_for(rows: list[ClaimedRow], now: dt.datetime) -> dict[int, int]:
+    """The Message row id of each Outbox row, created before anything is sent (a retried row
+    keeps the Message it had): one INSERT ... RETURNING for the new ones.
+
+    The body is stored encrypted, as the Outbox row already holds it (copied as is); a
+    program step's text is encrypted once per step for the whole batch."""
+    existing = dict(
+        Message.objects.filter(outbox_id__in=[r.id for r in rows]).values_list("outbox_id", "id")
+    )
+    new = [r for r in rows if r.id not in existing]
+    if not new:
+        return existing
+    body_field = Message._meta.get_field("body")
+    step_bodies = {
+        step_id: body_field.get_db_prep_save(step.text or step.caption, connection)
+        for step_id, step in {r.step_id: r.step for r in new if r.step is not None}.items()
+    }
+    payload_field = Message._meta.get_field("payload")
+    empty_payload = payload_field.get_db_prep_save({}, connection)
+    created = connection.ops.adapt_datetimefield_value(now)
+    given: dict[str, Callable[[ClaimedRow], Any]] = {
+        "direction": lambda r: Message.Direction.OUT.value,
+        "participant_id": lambda r: r.participant_id,
+        "enrollment_id": lambda r: r.enrollment_id,
+        "channel": lambda r: r.channel,
+        "outbox_id": lambda r: r.id,
+        "kind": lambda r: r.step.kind if r.step else str((r.content or {}).get("kind", "text")),
+        "body": lambda r: step_bodies[r.step_id] if r.step is not None else r.body,
+        "payload": lambda r: (
+            payload_field.get_db_prep_save({"day": r.day, "step": r.step_id}, connection)
+            if r.step_id
+            else empty_payload
+        ),
+        "status": lambda r: Message.Status.PENDING.value,
+        "created_at": lambda r: created,
+    }
+    # Every other column gets its field's default, computed once: a field added to Message
+    # later is filled in the same way the ORM would.
+    columns: list[str] = []
+    makers: list[Callable[[ClaimedRow], Any]] = []
+    for field in Message._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(connection.ops.quote_name(str(field.column)))
+        if field.attname in given:
+            makers.append(given[field.attname])
+        else:
+            makers.append(_constant(field.get_db_prep_save(field.get_default(), connection)))
+    table = _table(Message)
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    chunk = max(1, 20_000 // len(columns))
+    with connection.cursor() as cursor:
+        for start in range(0, len(new), chunk):
+            part = new[start : start + chunk]
+            params = [make(r) for r in part for make in makers]
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
+                f"VALUES {', '.join([placeholders] * len(part))} RETURNING id, outbox_id",
+                params,
+            )
+            existing.update({outbox_id: pk for pk, outbox_id in cursor.fetchall()})
     return existing
 
 
+def _requeue_in(
+    result: ChannelError, row: ClaimedRow, now: dt.datetime
+) -> tuple[dt.datetime, bool]:
+    """When a row that did not go goes again, and whether this try counts as an attempt.
+
+    Pacing (`retry_after`: a rate limit) and holding (`retry_at`: his window is closed) are
+    waits, not failures: the claim's attempt is given back. Any other retryable error waits
+    an exponential backoff with full jitter (errors.backoff), so rows that failed together
+    (a burst of 130429) do not come back together."""
+    retry_after = getattr(result, "retry_after", None)
+    if retry_after is not None:
+        return now + dt.timedelta(seconds=float(retry_after)), False
+    if result.retry_at is not None:
+        return result.retry_at, False
+    delay = RETRY_BASE * 2 ** max(0, row.attempts - 1)
+    return now + dt.timedelta(seconds=backoff_jitter(delay)), True
+
+
+def backoff_jitter(ceiling: float) -> float:
+    """A delay drawn uniformly from [ceiling / 2, ceiling]: spread, never immediate."""
+    return ceiling / 2 + random.random() * ceiling / 2  # noqa: S311 - jitter, not secrecy
+
+
 def _record(
-    rows: list[Outbox],
-    messages: dict[int, Message],
+    rows: list[ClaimedRow],
+    messages: dict[int, int],
     results: list[SendResult | ChannelError],
     now: dt.datetime,
     report: SendReport,
 ) -> None:
-    sent_messages, sent_rows, sent_per_enrollment = [], [], defaultdict(int)
+    sent: list[tuple[int, str]] = []  # (message id, provider id)
+    sent_rows: list[int] = []
+    sent_per_enrollment: dict[int, int] = defaultdict(int)
     with transaction.atomic():
         for row, result in zip(rows, results, strict=True):
-            message = messages[row.id]
+            message_id = messages[row.id]
             if isinstance(result, SendResult):
-                message.provider_id = result.provider_id
-                message.status = Message.Status.SENT
-                message.sent_at = now
-                sent_messages.append(message)
+                sent.append((message_id, result.provider_id))
                 sent_rows.append(row.id)
                 if row.enrollment_id:
                     sent_per_enrollment[row.enrollment_id] += 1
-            elif getattr(result, "retry_after", None) is not None:
-                # Pacing, not a failure: back in the queue for when the limit allows it.
-                Outbox.objects.filter(pk=row.pk).update(
-                    status=Outbox.Status.QUEUED,
-                    claimed_by="",
-                    attempts=F("attempts") - 1,
-                    due_at=now + dt.timedelta(seconds=float(result.retry_after)),  # type: ignore[attr-defined]
-                )
-                report.paced += 1
             elif getattr(result, "maybe_accepted", False):
                 # The provider may have accepted it: sending again could deliver it twice.
                 # The row stays 'sending'; outbox_recover_stale asks the channel after the lease.
-                Outbox.objects.filter(pk=row.pk).update(error=str(result)[:300])
+                Outbox.objects.filter(pk=row.id).update(error=str(result)[:300])
                 report.unknown += 1
-            elif result.retry_at is not None and not result.permanent:
-                # Held, not failed: the channel cannot take it before then (his window is
-                # closed). The claim counted an attempt; waiting is not one.
-                Outbox.objects.filter(pk=row.pk).update(
+            elif not result.permanent and (
+                row.attempts < MAX_ATTEMPTS
+                or result.retry_at is not None
+                or getattr(result, "retry_after", None) is not None
+            ):
+                due_at, counted = _requeue_in(result, row, now)
+                Outbox.objects.filter(pk=row.id).update(
                     status=Outbox.Status.QUEUED,
                     claimed_by="",
                     error=str(result)[:300],
-                    due_at=result.retry_at,
-                    attempts=F("attempts") - 1,
+                    due_at=due_at,
+                    attempts=F("attempts") if counted else F("attempts") - 1,
                 )
-                report.held += 1
-            elif result.permanent or row.attempts >= MAX_ATTEMPTS:
-                Message.objects.filter(pk=message.pk).update(
+                if getattr(result, "retry_after", None) is not None:
+                    report.paced += 1
+                elif result.retry_at is not None:
+                    report.held += 1
+                else:
+                    report.retried += 1
+            else:
+                Message.objects.filter(pk=message_id).update(
                     status=Message.Status.FAILED, failed_at=now, error_code=result.code
                 )
-                Outbox.objects.filter(pk=row.pk).update(
+                Outbox.objects.filter(pk=row.id).update(
                     status=Outbox.Status.FAILED, error=str(result)[:300]
                 )
                 report.failed += 1
-            else:
-                Outbox.objects.filter(pk=row.pk).update(
-                    status=Outbox.Status.QUEUED,
-                    claimed_by="",
-                    error=str(result)[:300],
-                    due_at=now + dt.timedelta(seconds=30 * 2**row.attempts),
-                )
-                report.retried += 1
-        _provider_ids_set(sent_messages, now)
-        # A status webhook may have been applied already (delivered, read): never move back.
-        Message.objects.filter(
-            id__in=[m.pk for m in sent_messages], status=Message.Status.PENDING
-        ).update(status=Message.Status.SENT)
+        _sent_record(sent, now)
         # Only rows still ours: a status webhook may already have queued one again (WhatsApp's
         # 131047 after accepting it: it goes again as a template).
-        Outbox.objects.filter(id__in=sent_rows, status=Outbox.Status.SENDING).update(
-            status=Outbox.Status.SENT
-        )
+        if sent_rows:
+            Outbox.objects.filter(id__in=sent_rows, status=Outbox.Status.SENDING).update(
+                status=Outbox.Status.SENT
+            )
         by_count: dict[int, list[int]] = defaultdict(list)
         for enrollment_id, count in sent_per_enrollment.items():
             by_count[count].append(enrollment_id)
@@ -282,20 +469,24 @@ def _record(
     report.sent += len(sent_rows)
 
 
-def _provider_ids_set(messages: list[Message], sent_at: dt.datetime) -> None:
-    """Give each sent Message its provider id in one statement per thousand rows (an UPDATE
-    joined to a VALUES list; Django's bulk_update builds a CASE per row, several times
-    slower, and this is the outbound path's hottest write)."""
-    table = connection.ops.quote_name(Message._meta.db_table)
-    for start in range(0, len(messages), 1000):
-        chunk = messages[start : start + 1000]
-        values = ", ".join(["(%s, %s)"] * len(chunk))
-        params: list[Any] = [connection.ops.adapt_datetimefield_value(sent_at)]
-        for message in chunk:
-            params += [message.pk, message.provider_id]
-        with connection.cursor() as cursor:
+def _sent_record(sent: list[tuple[int, str]], sent_at: dt.datetime) -> None:
+    """Give each sent Message its provider id and its sent time in one statement per thousand
+    rows (an UPDATE joined to a VALUES list; Django's bulk_update builds a CASE per row,
+    several times slower, and this is the outbound path's hottest write). A status webhook
+    may have been applied already (delivered, read): the status never moves back."""
+    table = _table(Message)
+    pending, done = Message.Status.PENDING.value, Message.Status.SENT.value
+    at = connection.ops.adapt_datetimefield_value(sent_at)
+    with connection.cursor() as cursor:
+        for start in range(0, len(sent), 1000):
+            chunk = sent[start : start + 1000]
+            values = ", ".join(["(%s, %s)"] * len(chunk))
+            params: list[Any] = [at, pending, done]
+            for message_id, provider_id in chunk:
+                params += [message_id, provider_id]
             cursor.execute(
-                f"UPDATE {table} SET provider_id = v.column2, sent_at = %s "  # noqa: S608
+                f"UPDATE {table} SET provider_id = v.column2, sent_at = %s, "  # noqa: S608
+                f"status = CASE WHEN {table}.status = %s THEN %s ELSE {table}.status END "
                 f"FROM (VALUES {values}) AS v WHERE {table}.id = v.column1",
                 params,
             )
@@ -304,7 +495,10 @@ def _provider_ids_set(messages: list[Message], sent_at: dt.datetime) -> None:
 def outbox_recover_stale(*, now: dt.datetime, lease: dt.timedelta = LEASE) -> int:
     """Settle rows left 'sending' by a sender that died: ask the channel whether each went out.
     Sent ones are marked sent; ones the provider never saw go back to the queue; ones it cannot
-    tell about are failed visibly rather than risk a duplicate."""
+    tell about are failed visibly rather than risk a duplicate.
+
+    A Message whose provider id is a superseded one (sent again after Meta refused it by
+    status) has not been confirmed: the channel is asked about the new send too."""
     settled = 0
     stale = Outbox.objects.filter(
         status=Outbox.Status.SENDING, claimed_at__lt=now - lease
@@ -314,7 +508,7 @@ def outbox_recover_stale(*, now: dt.datetime, lease: dt.timedelta = LEASE) -> in
         with transaction.atomic():
             if message is None:
                 Outbox.objects.filter(pk=row.pk).update(status=Outbox.Status.QUEUED, claimed_by="")
-            elif message.provider_id:
+            elif provider_confirmed(message.provider_id):
                 Outbox.objects.filter(pk=row.pk).update(status=Outbox.Status.SENT)
             else:
                 try:
@@ -327,7 +521,7 @@ def outbox_recover_stale(*, now: dt.datetime, lease: dt.timedelta = LEASE) -> in
                         status=Message.Status.FAILED, failed_at=now, error_code="unknown"
                     )
                 else:
-                    if provider_id:
+                    if provider_id and provider_confirmed(provider_id):
                         Message.objects.filter(pk=message.pk).update(
                             provider_id=provider_id, status=Message.Status.SENT, sent_at=now
                         )

@@ -23,9 +23,22 @@ from typing import Any
 from django.utils import timezone
 
 from tertulia.core import clock
-from tertulia.messaging.channel import ChannelError, Outbound, SendResult, batch_channel
+from tertulia.messaging.channel import (
+    ChannelError,
+    Finish,
+    Outbound,
+    SendResult,
+    batch_channel,
+    provider_confirmed,
+)
 from tertulia.messaging.models import ChannelConfig, MediaUpload, Message, WebhookEvent
-from tertulia.messaging.ratelimit import LATE_AFTER, PacedError, pace, reserve_for
+from tertulia.messaging.ratelimit import (
+    LATE_AFTER,
+    PacedError,
+    pace,
+    reserve_for,
+    slow_down,
+)
 
 from . import reengagement
 from .client import (
@@ -218,15 +231,45 @@ def error_for(error: CloudAPIError, config: ChannelConfig) -> ChannelError:
     return ChannelError(str(error), code=code, permanent=True)
 
 
+# Meta's answers that mean "above a limit": the number's throughput, or one man's pair limit.
+THROUGHPUT = "130429"
+PAIR_LIMIT = "131056"
+
+
+def slow_down_on_refusals(
+    config: ChannelConfig,
+    outbounds: Sequence[Outbound],
+    results: Sequence[SendResult | ChannelError],
+) -> None:
+    """Feed Meta's own rate-limit answers back into the buckets (ratelimit.slow_down): a
+    130429 pauses the whole number for a moment, a 131056 makes that man wait a pair interval.
+    The messages themselves are retried with the sender's backoff."""
+    codes = [r.code if isinstance(r, ChannelError) else "" for r in results]
+    if THROUGHPUT not in codes and PAIR_LIMIT not in codes:
+        return
+    pair = [o.to for o, code in zip(outbounds, codes, strict=True) if code == PAIR_LIMIT]
+    try:
+        slow_down(config, number=THROUGHPUT in codes, recipients=pair)
+    except Exception:  # noqa: BLE001 - the results stand; the next batch paces as before
+        logger.warning("could not slow %s down after Meta's rate-limit answer", config.channel)
+
+
 class WhatsAppChannel:
     kind = KIND
 
     def send_many(self, outbounds: Sequence[Outbound]) -> list[SendResult | ChannelError]:
+        return self.send_start(outbounds)()
+
+    def send_start(self, outbounds: Sequence[Outbound]) -> Finish:
+        """Decide and start a batch's requests; the returned function waits for them and gives
+        each message's result. The requests leave in the background (the client's event loop),
+        so the sender can start its other numbers' batches meanwhile."""
         if not outbounds:
-            return []
+            return list
         config = config_for(batch_channel(outbounds, "WhatsApp"))
         if config.paused:
-            return [ChannelError(f"channel {config.channel} is paused")] * len(outbounds)
+            paused = [ChannelError(f"channel {config.channel} is paused")] * len(outbounds)
+            return lambda: list(paused)
         client = client_for(config)
         now = clock.now()
         # His 24-hour window: free-form inside it, a template (or a wait) outside it.
@@ -263,32 +306,39 @@ class WhatsAppChannel:
 
         # The number's throughput and each man's pair limit (ratelimit.py): some messages
         # wait for a later batch, the rest leave at their moment.
-        chosen, paced = pace(config, [o.to for o in outbounds], owners)
+        try:
+            chosen, paced = pace(config, [o.to for o in outbounds], owners)
+        except ChannelError as exc:
+            failed = [r if r is not None else exc for r in results]
+            return lambda: failed
         for index, error in paced.items():
             results[index] = error
         flat, owners = [flat[j] for j in chosen], [owners[j] for j in chosen]
-        sent = (
-            client.send_many(flat, reserve=reserve_for(config), late_after=LATE_AFTER)
-            if flat
-            else []
-        )
-        parts: dict[int, list[CloudSendResult | CloudAPIError]] = {}
-        for owner, result in zip(owners, sent, strict=True):
-            parts.setdefault(owner, []).append(result)
-        for index, outcomes in parts.items():
-            results[index] = self._outcome(outcomes, config)
-        final = [r if r is not None else ChannelError("not sent") for r in results]
-        # Meta said 131047 (window closed) at once: its template goes instead, once.
-        reengagement.resend_refused(
-            outbounds,
-            plans,
-            final,
-            to=lambda o: recipient(o.to),
-            send=client.send_many,
-            outcome=lambda sent: self._outcome([sent], config),
-            now=now,
-        )
-        return final
+        future = client.send_many_start(flat, reserve=reserve_for(config), late_after=LATE_AFTER)
+
+        def finish() -> list[SendResult | ChannelError]:
+            sent = future.result()
+            parts: dict[int, list[CloudSendResult | CloudAPIError]] = {}
+            for owner, result in zip(owners, sent, strict=True):
+                parts.setdefault(owner, []).append(result)
+            for index, outcomes in parts.items():
+                results[index] = self._outcome(outcomes, config)
+            final = [r if r is not None else ChannelError("not sent") for r in results]
+            # Meta said it was above a limit: slow the number, or that man, down (ratelimit).
+            slow_down_on_refusals(config, outbounds, final)
+            # Meta said 131047 (window closed) at once: its template goes instead, once.
+            reengagement.resend_refused(
+                outbounds,
+                plans,
+                final,
+                to=lambda o: recipient(o.to),
+                send=client.send_many,
+                outcome=lambda sent: self._outcome([sent], config),
+                now=now,
+            )
+            return final
+
+        return finish
 
     @staticmethod
     def _outcome(
@@ -312,19 +362,23 @@ class WhatsAppChannel:
     def reconcile(self, message_id: int) -> str | None:
         """After a crash or a maybe-accepted send: Meta echoes our reference in a status
         webhook for every message it accepts. Process what has arrived; a provider id found
-        means it went out. None (it did not) only when webhooks did arrive after the send, so
-        the pipeline works; otherwise we cannot tell and say so."""
+        means it went out. None (it did not) only when webhooks did arrive after the send was
+        claimed, so the pipeline works; otherwise we cannot tell and say so.
+
+        A superseded id (the send Meta refused with 131047, before the template went) is not
+        an answer: only the new send's own id is."""
         from .processing import webhook_events_process_pending
 
-        message = Message.objects.filter(pk=message_id).first()
+        message = Message.objects.filter(pk=message_id).select_related("outbox").first()
         if message is None:
             return None
         webhook_events_process_pending(channel=message.channel)
         message.refresh_from_db(fields=["provider_id"])
-        if message.provider_id:
+        if provider_confirmed(message.provider_id):
             return message.provider_id
-        if WebhookEvent.objects.filter(
-            channel=message.channel, received_at__gt=message.created_at
-        ).exists():
+        since = message.created_at
+        if message.outbox is not None and message.outbox.claimed_at is not None:
+            since = max(since, message.outbox.claimed_at)
+        if WebhookEvent.objects.filter(channel=message.channel, received_at__gt=since).exists():
             return None
         raise ChannelError("no webhook since the send: cannot tell whether Meta accepted it")

@@ -21,7 +21,14 @@ from .fake_server import FakeConfig, FakeWhatsApp
 @click.option("--webhook-url", default=None, help="Where to post signed webhooks.")
 @click.option("--app-secret", default=FakeConfig.app_secret, show_default=True)
 @click.option("--token", default=FakeConfig.token, show_default=True, help="Bearer token.")
-@click.option("--phone-number-id", default=FakeConfig.phone_number_id, show_default=True)
+@click.option(
+    "--phone-number-id",
+    "phone_number_ids",
+    multiple=True,
+    default=[FakeConfig.phone_number_id],
+    show_default=True,
+    help="A business number's id; repeat it for a fake with several numbers.",
+)
 @click.option("--display-phone-number", default=FakeConfig.display_phone_number)
 @click.option("--waba-id", default=FakeConfig.waba_id)
 @click.option("--latency-ms", default=0.0, type=float, show_default=True)
@@ -62,7 +69,7 @@ def fake_whatsapp(
     webhook_url: str | None,
     app_secret: str,
     token: str,
-    phone_number_id: str,
+    phone_number_ids: tuple[str, ...],
     display_phone_number: str,
     waba_id: str,
     latency_ms: float,
@@ -90,7 +97,8 @@ def fake_whatsapp(
     config = FakeConfig(
         token=token,
         app_secret=app_secret,
-        phone_number_id=phone_number_id,
+        phone_number_id=phone_number_ids[0],
+        other_phone_number_ids=tuple(phone_number_ids[1:]),
         display_phone_number=display_phone_number,
         waba_id=waba_id,
         webhook_url=webhook_url,

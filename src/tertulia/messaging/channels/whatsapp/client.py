@@ -16,11 +16,16 @@ id of our own business number, error codes and HTTP statuses only.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import copy
 import json
 import logging
 import mimetypes
+import os
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -655,11 +660,28 @@ class CloudAPIClient:
         `count` requests may leave at; it is asked just in time, a few requests at a time, and
         none leaves earlier. A request that finds itself more than `late_after` seconds past
         its moment (a busy machine) asks for a new one rather than catch up in a burst."""
+        return self.send_many_start(
+            payloads, concurrency=concurrency, reserve=reserve, late_after=late_after
+        ).result()
+
+    def send_many_start(
+        self,
+        payloads: Sequence[Mapping[str, Any]],
+        *,
+        concurrency: int = 32,
+        reserve: Callable[[int], Sequence[float]] | None = None,
+        late_after: float = 0.05,
+    ) -> concurrent.futures.Future[list[SendResult | CloudAPIError]]:
+        """`send_many` without waiting: the future of its results. Batches of several clients
+        (several numbers) started this way run at the same time on the process's one loop."""
         if not payloads:
-            return []
-        if self._batch is None:
+            done: concurrent.futures.Future[list[SendResult | CloudAPIError]]
+            done = concurrent.futures.Future()
+            done.set_result([])
+            return done
+        if self._batch is None or not self._batch.usable():
             self._batch = _BatchLoop(self._async_settings, max_connections=concurrency)
-        return self._batch.send_all(payloads, concurrency, reserve, late_after)
+        return self._batch.start(payloads, concurrency, reserve, late_after)
 
     def upload_media(self, path: str | Path, mime_type: str | None = None) -> str:
         """Upload a file once; returns the media id to send by `id` (valid about 30 days)."""
@@ -772,29 +794,46 @@ class AsyncCloudAPIClient:
         raise error_from_response(status, content)
 
 
+class _SharedLoop:
+    """One event loop per process, in a daemon thread, on which every client's batches run:
+    several numbers send at the same time without a thread each. A forked child (an RQ job)
+    does not inherit the thread, so it starts its own."""
+
+    _lock = threading.Lock()
+    _loop: asyncio.AbstractEventLoop | None = None
+    _pid = 0
+
+    @classmethod
+    def get(cls) -> asyncio.AbstractEventLoop:
+        with cls._lock:
+            if cls._loop is None or cls._pid != os.getpid() or cls._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="cloud-api-batch", daemon=True
+                )
+                thread.start()
+                cls._loop, cls._pid = loop, os.getpid()
+            return cls._loop
+
+
 class _BatchLoop:
-    """An event loop in a daemon thread that owns an AsyncCloudAPIClient, for send_many."""
+    """A client's AsyncCloudAPIClient on the process's shared event loop, for send_many."""
 
     def __init__(self, settings: Mapping[str, Any], *, max_connections: int) -> None:
-        import asyncio
-        import threading
-
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="cloud-api-batch", daemon=True
-        )
-        self._thread.start()
+        self._loop = _SharedLoop.get()
+        self._pid = os.getpid()
         self._client = AsyncCloudAPIClient(**settings, max_connections=max_connections)
 
-    def send_all(
+    def usable(self) -> bool:
+        return self._pid == os.getpid() and not self._loop.is_closed()
+
+    def start(
         self,
         payloads: Sequence[Mapping[str, Any]],
         concurrency: int,
         reserve: Callable[[int], Sequence[float]] | None = None,
         late_after: float = 0.05,
-    ) -> list[SendResult | CloudAPIError]:
-        import asyncio
-
+    ) -> concurrent.futures.Future[list[SendResult | CloudAPIError]]:
         async def run() -> list[SendResult | CloudAPIError]:
             loop = asyncio.get_running_loop()  # its time() is time.monotonic()
             gate = asyncio.Semaphore(max(1, concurrency))
@@ -840,14 +879,10 @@ class _BatchLoop:
             await asyncio.gather(*sending)
             return results
 
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
+        return asyncio.run_coroutine_threadsafe(run(), self._loop)
 
     def close(self) -> None:
-        import asyncio
-
-        try:
+        if not self.usable():
+            return
+        with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(self._client.close(), self._loop).result(5)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
-            self._loop.close()

@@ -25,6 +25,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Min
 
+from tertulia.messaging.channel import SUPERSEDED as CHANNEL_SUPERSEDED
 from tertulia.messaging.channel import ChannelError, Outbound, SendResult
 from tertulia.messaging.models import ChannelConfig, Message, MessageTemplate, Outbox
 from tertulia.messaging.window import SERVICE_WINDOW, participants_in_window, window_closes_at
@@ -39,8 +40,9 @@ HOLD_RECHECK = dt.timedelta(minutes=30)
 HOLD_LIMIT = dt.timedelta(hours=23)
 HELD = "window closed"  # how a held row's Outbox.error starts
 # A Message sent again after a 131047 by status keeps the refused send's id under this prefix,
-# so that late or repeated statuses of the refused send change nothing.
-SUPERSEDED = "superseded:"
+# so that late or repeated statuses of the refused send change nothing (and so that crash
+# recovery does not take it for the new send's: messaging.channel.provider_confirmed).
+SUPERSEDED = CHANNEL_SUPERSEDED
 
 
 @dataclass
