@@ -102,16 +102,21 @@ class Channel(Protocol):
 Finish = Callable[[], list[SendResult | ChannelError]]
 
 
-def send_start(channel: Channel, outbounds: Sequence[Outbound]) -> Finish:
-    """Start sending a batch on `channel` and return what waits for its results.
+def send_start(channel: Channel, groups: Sequence[Sequence[Outbound]]) -> list[Finish]:
+    """Start sending batches on `channel`, one group per configured channel of its kind
+    ("whatsapp:peru", "whatsapp:lima"), and return, per group, what waits for its results.
 
     A channel that can send in the background (WhatsApp: its requests go on an event loop)
-    has `send_start`; the sender starts every channel of a batch before waiting for any, so
-    several numbers send at once. Any other channel sends when its results are asked for."""
-    start = getattr(channel, "send_start", None)
-    if start is not None:
-        finish: Finish = start(outbounds)
-        return finish
+    has `send_start_all`; the sender starts every channel of a batch before waiting for any,
+    so several numbers send at once. Any other channel sends when its results are asked for."""
+    start_all = getattr(channel, "send_start_all", None)
+    if start_all is not None:
+        finishes: list[Finish] = start_all(groups)
+        return finishes
+    return [_later(channel, group) for group in groups]
+
+
+def _later(channel: Channel, outbounds: Sequence[Outbound]) -> Finish:
     return lambda: channel.send_many(outbounds)
 
 

@@ -105,6 +105,12 @@ class Limiter(Protocol):
         requests it takes (a long text split in parts)."""
         ...
 
+    def admit_many(
+        self, batches: Sequence[tuple[str, Sequence[tuple[str, int]], Limits]]
+    ) -> list[Admission]:
+        """`admit` for several numbers' batches at once (one round trip on Redis)."""
+        ...
+
     def reserve(self, number: str, count: int, limits: Limits) -> list[float]:
         """New moments for `count` requests of a batch that fell behind its own."""
         ...
@@ -175,6 +181,11 @@ class LocalLimiter:
             if len(self._pairs) > 200_000:  # drop buckets that are full again
                 self._pairs = {k: v for k, v in self._pairs.items() if v > pair_now}
         return Admission(waits)
+
+    def admit_many(
+        self, batches: Sequence[tuple[str, Sequence[tuple[str, int]], Limits]]
+    ) -> list[Admission]:
+        return [self.admit(number, recipients, limits) for number, recipients, limits in batches]
 
     def reserve(self, number: str, count: int, limits: Limits) -> list[float]:
         with self._lock:
@@ -308,6 +319,11 @@ class RedisLimiter:
     def admit(
         self, number: str, recipients: Sequence[tuple[str, int]], limits: Limits
     ) -> Admission:
+        return self.admit_many([(number, recipients, limits)])[0]
+
+    def _admit_call(
+        self, number: str, recipients: Sequence[tuple[str, int]], limits: Limits
+    ) -> tuple[list[str], list[Any]]:
         base = self._number_key(number)
         keys = [base]
         index: dict[str, int] = {}
@@ -325,8 +341,27 @@ class RedisLimiter:
                 keys.append(f"{base}:to:{hashed}")
                 index[hashed] = len(keys)  # Lua's KEYS are 1-based
             args += [index[hashed], weight]
-        reply = self._call(keys, args)
-        return Admission([float(w) for w in reply[1:]])
+        return keys, args
+
+    def admit_many(
+        self, batches: Sequence[tuple[str, Sequence[tuple[str, int]], Limits]]
+    ) -> list[Admission]:
+        import redis
+
+        calls = [self._admit_call(*batch) for batch in batches]
+        try:
+            if len(calls) == 1:
+                replies = [self._admit(keys=calls[0][0], args=calls[0][1])]
+            else:
+                # One round trip for the whole batch's numbers; each script stays atomic.
+                pipe = self._redis.pipeline(transaction=False)
+                for keys, args in calls:
+                    self._admit(keys=keys, args=args, client=pipe)
+                replies = pipe.execute()
+        except redis.RedisError as exc:
+            # Nothing was sent: the sender queues the batch again.
+            raise ChannelError(f"rate limiter unavailable: {type(exc).__name__}") from exc
+        return [Admission([float(w) for w in list(reply)[1:]]) for reply in replies]
 
     def _call(self, keys: list[str], args: list[Any]) -> list[bytes]:
         import redis
@@ -400,25 +435,84 @@ def pace(
     recipient, `owners[j]` the message request j belongs to (a message may take several
     requests). Returns the requests to send now (their indexes) and the messages paced for
     later; the requests' moments come from `reserve_for` as they go."""
-    weights = [0] * len(recipients)
-    for owner in owners:
-        weights[owner] += 1
-    asked = [i for i, weight in enumerate(weights) if weight]
-    admission = limiter().admit(
-        config.phone_number_id,
-        [(recipients[i], weights[i]) for i in asked],
-        limits_for(config),
-    )
-    waits = zip(asked, admission.pair_waits, strict=True)
-    paced = {i: PacedError(wait) for i, wait in waits if wait > 0}
-    chosen = [j for j, owner in enumerate(owners) if owner not in paced]
-    return chosen, paced
+    return pace_many([(config, recipients, owners)])[0]
+
+
+def pace_many(
+    batches: Sequence[tuple[ChannelConfig, Sequence[str], Sequence[int]]],
+) -> list[tuple[list[int], dict[int, PacedError]]]:
+    """`pace` for several numbers' batches, admitted together."""
+    asked_per_batch, requests = [], []
+    for config, recipients, owners in batches:
+        weights = [0] * len(recipients)
+        for owner in owners:
+            weights[owner] += 1
+        asked = [i for i, weight in enumerate(weights) if weight]
+        asked_per_batch.append(asked)
+        requests.append(
+            (
+                config.phone_number_id,
+                [(recipients[i], weights[i]) for i in asked],
+                limits_for(config),
+            )
+        )
+    admissions = limiter().admit_many(requests) if requests else []
+    out = []
+    for (_config, _recipients, owners), asked, admission in zip(
+        batches, asked_per_batch, admissions, strict=True
+    ):
+        waits = zip(asked, admission.pair_waits, strict=True)
+        paced = {i: PacedError(wait) for i, wait in waits if wait > 0}
+        chosen = [j for j, owner in enumerate(owners) if owner not in paced]
+        out.append((chosen, paced))
+    return out
 
 
 def reserve_for(config: ChannelConfig) -> Callable[[int], list[float]]:
     """Moments to send the next `count` requests at, from the number's bucket."""
     number, limits = config.phone_number_id, limits_for(config)
     return lambda count: limiter().reserve(number, count, limits)
+
+
+class Pacer:
+    """Paces a synchronous sender (Twilio's client sends one request at a time) through a
+    shared bucket: `wait()` returns when the next request may leave. Moments are reserved a
+    few at a time, just in time; one found more than LATE_AFTER in the past (a slow request
+    before it) is given up for a new one, so a late sender never catches up in a burst."""
+
+    def __init__(
+        self,
+        bucket: str,
+        messages_per_second: float,
+        total: int,
+        *,
+        chunk: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._bucket = bucket
+        self._limits = Limits.for_rate(messages_per_second)
+        self._left = total
+        self._chunk = chunk
+        self._sleep = sleep
+        self._moments: list[float] = []
+
+    def wait(self) -> None:
+        if self._left <= 0:
+            raise RuntimeError("more requests than the pacer was made for")
+        while True:
+            if not self._moments:
+                count = min(self._chunk, self._left)
+                self._moments = limiter().reserve(self._bucket, count, self._limits)
+            delay = self._moments[0] - time.monotonic()
+            if delay > 0:
+                self._sleep(delay)
+                continue
+            if -delay > LATE_AFTER:
+                self._moments = []
+                continue
+            self._moments.pop(0)
+            self._left -= 1
+            return
 
 
 def slow_down(config: ChannelConfig, *, number: bool, recipients: Sequence[str] = ()) -> None:

@@ -40,8 +40,10 @@ logger = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(minutes=10)
 MAX_ATTEMPTS = 5
-# The first retry of a failed send waits between 15 and 30 s; each further one twice as long.
+# The first retry of a failed send waits between 15 and 30 s; each further one twice as long,
+# up to an hour.
 RETRY_BASE = 30.0
+RETRY_CAP = 3600.0
 
 
 @dataclass
@@ -279,21 +281,27 @@ def outbox_send_batch(*, now: dt.datetime, limit: int = 500) -> SendReport:
         return report
 
     messages = _messages_for(rows, now)
-    by_channel: dict[str, list[ClaimedRow]] = defaultdict(list)
+    # By kind of channel ("whatsapp"), then by configured channel ("whatsapp:peru").
+    by_kind: dict[str, dict[str, list[ClaimedRow]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        by_channel[row.channel].append(row)
+        by_kind[row.channel.partition(":")[0]][row.channel].append(row)
     started: list[tuple[list[ClaimedRow], Callable[[], list[SendResult | ChannelError]]]] = []
     try:
-        for kind, channel_rows in by_channel.items():
+        for kind, channels in by_kind.items():
+            groups = list(channels.values())
             try:
                 channel = get_channel(kind)
                 outbounds = [
-                    _outbound(r, messages[r.id], r.participant.phone, r.participant.language)  # type: ignore[union-attr]
-                    for r in channel_rows
+                    [
+                        _outbound(r, messages[r.id], r.participant.phone, r.participant.language)  # type: ignore[union-attr]
+                        for r in group
+                    ]
+                    for group in groups
                 ]
-                started.append((channel_rows, send_start(channel, outbounds)))
+                finishes = send_start(channel, outbounds)
             except ChannelError as exc:
-                started.append((channel_rows, _failing(exc, len(channel_rows))))
+                finishes = [_failing(exc, len(group)) for group in groups]
+            started += zip(groups, finishes, strict=True)
     finally:
         # Whatever left is recorded, even if starting a later channel failed.
         done_rows: list[ClaimedRow] = []
@@ -355,30 +363,62 @@ def _messages_for(rows: list[ClaimedRow], now: dt.datetime) -> dict[int, int]:
     }
     # Every other column gets its field's default, computed once: a field added to Message
     # later is filled in the same way the ORM would.
-    columns: list[str] = []
-    makers: list[Callable[[ClaimedRow], Any]] = []
-    for field in Message._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        columns.append(connection.ops.quote_name(str(field.column)))
-        if field.attname in given:
-            makers.append(given[field.attname])
-        else:
-            makers.append(_constant(field.get_db_prep_save(field.get_default(), connection)))
+    fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+    constants = {
+        f.attname: f.get_db_prep_save(f.get_default(), connection)
+        for f in fields
+        if f.attname not in given
+    }
     table = _table(Message)
-    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    chunk = max(1, 20_000 // len(columns))
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One JSON parameter for the whole batch: a statement with thousands of
+            # placeholders costs more to prepare on the client than to run.
+            varying = [f for f in fields if f.attname in given and f.attname not in _CONSTANT]
+            record = ", ".join(f"{f.attname} {f.db_type(connection)}" for f in varying)
+            select, params = [], []
+            for f in fields:
+                if f in varying:
+                    select.append(f"v.{f.attname}")
+                else:
+                    select.append(f"CAST(%s AS {f.db_type(connection)})")
+                    value = constants.get(f.attname)
+                    params.append(given[f.attname](new[0]) if f.attname in given else value)
+            rows_json = [
+                {f.attname: _json_ready(given[f.attname](r)) for f in varying} for r in new
+            ]
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT {', '.join(select)} "  # noqa: S608
+                f"FROM json_to_recordset(%s::json) AS v({record}) RETURNING id, outbox_id",
+                [*params, json.dumps(rows_json)],
+            )
+            existing.update({outbox_id: pk for pk, outbox_id in cursor.fetchall()})
+            return existing
+        makers = [
+            given[f.attname] if f.attname in given else _constant(constants[f.attname])
+            for f in fields
+        ]
+        placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        chunk = max(1, 20_000 // len(fields))
         for start in range(0, len(new), chunk):
             part = new[start : start + chunk]
-            params = [make(r) for r in part for make in makers]
             cursor.execute(
-                f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
+                f"INSERT INTO {table} ({columns}) "  # noqa: S608
                 f"VALUES {', '.join([placeholders] * len(part))} RETURNING id, outbox_id",
-                params,
+                [make(r) for r in part for make in makers],
             )
             existing.update({outbox_id: pk for pk, outbox_id in cursor.fetchall()})
     return existing
+
+
+# Columns of a new outbound Message that are the same for the whole batch.
+_CONSTANT = frozenset({"direction", "status", "created_at"})
+
+
+def _json_ready(value: Any) -> Any:
+    # A JSONField's prepared value on PostgreSQL is an adapter around the Python value.
+    return getattr(value, "obj", value)
 
 
 def _requeue_in(
@@ -388,20 +428,22 @@ def _requeue_in(
 
     Pacing (`retry_after`: a rate limit) and holding (`retry_at`: his window is closed) are
     waits, not failures: the claim's attempt is given back. Any other retryable error waits
-    an exponential backoff with full jitter (errors.backoff), so rows that failed together
-    (a burst of 130429) do not come back together."""
+    an exponential backoff with jitter (retry_delay), so rows that failed together (a burst
+    of 130429) do not come back together."""
     retry_after = getattr(result, "retry_after", None)
     if retry_after is not None:
         return now + dt.timedelta(seconds=float(retry_after)), False
     if result.retry_at is not None:
         return result.retry_at, False
-    delay = RETRY_BASE * 2 ** max(0, row.attempts - 1)
-    return now + dt.timedelta(seconds=backoff_jitter(delay)), True
+    return now + dt.timedelta(seconds=retry_delay(row.attempts)), True
 
 
-def backoff_jitter(ceiling: float) -> float:
-    """A delay drawn uniformly from [ceiling / 2, ceiling]: spread, never immediate."""
-    return ceiling / 2 + random.random() * ceiling / 2  # noqa: S311 - jitter, not secrecy
+def retry_delay(attempts: int, rng: random.Random | None = None) -> float:
+    """Seconds before a row that failed its `attempts`-th try goes again: exponential, with
+    "equal jitter" (uniform in the upper half of RETRY_BASE * 2 ** (attempts - 1), capped at
+    RETRY_CAP), so that rows failing together spread out, and none comes back at once."""
+    ceiling = min(RETRY_CAP, RETRY_BASE * 2 ** min(max(0, attempts - 1), 30))
+    return ceiling / 2 + (rng or random).random() * ceiling / 2  # noqa: S311 - not secrecy
 
 
 def _record(
@@ -477,7 +519,17 @@ def _sent_record(sent: list[tuple[int, str]], sent_at: dt.datetime) -> None:
     table = _table(Message)
     pending, done = Message.Status.PENDING.value, Message.Status.SENT.value
     at = connection.ops.adapt_datetimefield_value(sent_at)
+    status = f"CASE WHEN {table}.status = %s THEN %s ELSE {table}.status END"
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            if sent:
+                cursor.execute(
+                    f"UPDATE {table} SET provider_id = v.p, sent_at = %s, "  # noqa: S608
+                    f"status = {status} FROM json_to_recordset(%s::json) AS v(id bigint, p text) "
+                    f"WHERE {table}.id = v.id",
+                    [at, pending, done, json.dumps([{"id": i, "p": p} for i, p in sent])],
+                )
+            return
         for start in range(0, len(sent), 1000):
             chunk = sent[start : start + 1000]
             values = ", ".join(["(%s, %s)"] * len(chunk))
@@ -486,8 +538,7 @@ def _sent_record(sent: list[tuple[int, str]], sent_at: dt.datetime) -> None:
                 params += [message_id, provider_id]
             cursor.execute(
                 f"UPDATE {table} SET provider_id = v.column2, sent_at = %s, "  # noqa: S608
-                f"status = CASE WHEN {table}.status = %s THEN %s ELSE {table}.status END "
-                f"FROM (VALUES {values}) AS v WHERE {table}.id = v.column1",
+                f"status = {status} FROM (VALUES {values}) AS v WHERE {table}.id = v.column1",
                 params,
             )
 

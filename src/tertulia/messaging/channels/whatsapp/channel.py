@@ -17,6 +17,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from tertulia.messaging.models import ChannelConfig, MediaUpload, Message, Webho
 from tertulia.messaging.ratelimit import (
     LATE_AFTER,
     PacedError,
-    pace,
+    pace_many,
     reserve_for,
     slow_down,
 )
@@ -79,10 +80,28 @@ def channel_name(channel: str) -> str:
 
 
 def config_for(channel: str) -> ChannelConfig:
-    config = ChannelConfig.objects.filter(name=channel_name(channel)).first()
+    # The secrets are decrypted only when read (a new client needs the token).
+    config = (
+        ChannelConfig.objects.filter(name=channel_name(channel))
+        .defer("access_token", "app_secret", "verify_token")
+        .first()
+    )
     if config is None:
         raise ChannelError(f"no WhatsApp channel is configured for '{channel}'", permanent=True)
     return config
+
+
+def configs_for(channels: set[str]) -> dict[str, ChannelConfig]:
+    """The configurations of several WhatsApp channels in one query, by channel."""
+    names = {channel_name(c): c for c in channels}
+    found = ChannelConfig.objects.filter(name__in=names).defer(
+        "access_token", "app_secret", "verify_token"
+    )
+    return {names[config.name]: config for config in found}
+
+
+def _failing(results: list[SendResult | ChannelError]) -> Finish:
+    return lambda: list(results)
 
 
 def channel_pause(config: ChannelConfig, reason: str) -> None:
@@ -102,8 +121,16 @@ _clients_lock = threading.Lock()
 
 
 def client_for(config: ChannelConfig) -> CloudAPIClient:
-    token_hash = hashlib.sha256(config.access_token.encode()).hexdigest()
-    key = (config.name, config.phone_number_id, config.base_url, config.api_version, token_hash)
+    """The process's client for a channel, reused across batches; a new one when the channel's
+    settings changed (a new token is saved, so `updated_at` moves). The token is read only
+    when a client is built."""
+    key = (
+        config.name,
+        config.phone_number_id,
+        config.base_url,
+        config.api_version,
+        config.updated_at.isoformat() if config.updated_at else "",
+    )
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
@@ -254,6 +281,20 @@ def slow_down_on_refusals(
         logger.warning("could not slow %s down after Meta's rate-limit answer", config.channel)
 
 
+@dataclass
+class _Batch:
+    """One number's share of a sender batch, between deciding and sending."""
+
+    outbounds: Sequence[Outbound]
+    config: ChannelConfig
+    client: CloudAPIClient
+    plans: list[reengagement.Plan]
+    now: dt.datetime
+    results: list[SendResult | ChannelError | None]
+    flat: list[dict[str, Any]] = field(default_factory=list)
+    owners: list[int] = field(default_factory=list)
+
+
 class WhatsAppChannel:
     kind = KIND
 
@@ -261,59 +302,87 @@ class WhatsAppChannel:
         return self.send_start(outbounds)()
 
     def send_start(self, outbounds: Sequence[Outbound]) -> Finish:
-        """Decide and start a batch's requests; the returned function waits for them and gives
-        each message's result. The requests leave in the background (the client's event loop),
-        so the sender can start its other numbers' batches meanwhile."""
-        if not outbounds:
-            return list
-        config = config_for(batch_channel(outbounds, "WhatsApp"))
-        if config.paused:
-            paused = [ChannelError(f"channel {config.channel} is paused")] * len(outbounds)
-            return lambda: list(paused)
+        return self.send_start_all([outbounds])[0]
+
+    def send_start_all(self, groups: Sequence[Sequence[Outbound]]) -> list[Finish]:
+        """Decide and start several numbers' batches (one group per configured channel); each
+        returned function waits for its group's requests and gives each message's result.
+        The channels' settings come in one query and the rate limiter admits every group in
+        one round trip; the requests leave in the background (the process's event loop), all
+        numbers at once."""
+        names = {batch_channel(group, "WhatsApp") for group in groups if group}
+        configs = configs_for(names)
+        finishes: list[Finish | None] = [None] * len(groups)
+        batches: list[tuple[int, _Batch]] = []
+        for position, group in enumerate(groups):
+            if not group:
+                finishes[position] = list
+                continue
+            name = batch_channel(group, "WhatsApp")
+            config = configs.get(name)
+            if config is None:
+                missing = f"no WhatsApp channel is configured for '{name}'"
+                finishes[position] = _failing([ChannelError(missing, permanent=True)] * len(group))
+                continue
+            if config.paused:
+                paused = ChannelError(f"channel {config.channel} is paused")
+                finishes[position] = _failing([paused] * len(group))
+                continue
+            batches.append((position, self._prepare(group, config)))
+        # The number's throughput and each man's pair limit (ratelimit.py): some messages
+        # wait for a later batch, the rest leave at their moment.
+        try:
+            admitted = pace_many(
+                [(b.config, [o.to for o in b.outbounds], b.owners) for _, b in batches]
+            )
+        except ChannelError as exc:
+            for position, batch in batches:
+                finishes[position] = _failing([r if r is not None else exc for r in batch.results])
+            return [f for f in finishes if f is not None]
+        for (position, batch), (chosen, paced) in zip(batches, admitted, strict=True):
+            finishes[position] = self._launch(batch, chosen, paced)
+        return [f for f in finishes if f is not None]
+
+    def _prepare(self, outbounds: Sequence[Outbound], config: ChannelConfig) -> _Batch:
+        """Each message's plan (his 24-hour window) and Cloud API payloads."""
         client = client_for(config)
         now = clock.now()
         # His 24-hour window: free-form inside it, a template (or a wait) outside it.
         plans = reengagement.plans_for(outbounds, config, now)
-
-        results: list[SendResult | ChannelError | None] = [None] * len(outbounds)
-        flat: list[dict[str, Any]] = []
-        owners: list[int] = []
+        batch = _Batch(outbounds, config, client, plans, now, [None] * len(outbounds))
         for index, outbound in enumerate(outbounds):
             plan = plans[index]
             if not plan.free_form:
                 held = reengagement.not_free_form(plan, now, config.channel)
                 if held is not None:
-                    results[index] = held
+                    batch.results[index] = held
                     continue
-                flat.append(plan.template_payload(outbound, recipient(outbound.to)))
-                owners.append(index)
+                batch.flat.append(plan.template_payload(outbound, recipient(outbound.to)))
+                batch.owners.append(index)
                 continue
             try:
                 payloads = payloads_for(outbound, config, client)
             except PayloadError as exc:
-                results[index] = ChannelError(f"invalid message: {exc}", permanent=True)
+                batch.results[index] = ChannelError(f"invalid message: {exc}", permanent=True)
                 continue
             except CloudAPIError as exc:  # the media upload failed
-                results[index] = error_for(exc, config)
+                batch.results[index] = error_for(exc, config)
                 continue
             except OSError as exc:
-                results[index] = ChannelError(
+                batch.results[index] = ChannelError(
                     f"media file unreadable: {type(exc).__name__}", permanent=True
                 )
                 continue
-            flat.extend(payloads)
-            owners.extend([index] * len(payloads))
+            batch.flat.extend(payloads)
+            batch.owners.extend([index] * len(payloads))
+        return batch
 
-        # The number's throughput and each man's pair limit (ratelimit.py): some messages
-        # wait for a later batch, the rest leave at their moment.
-        try:
-            chosen, paced = pace(config, [o.to for o in outbounds], owners)
-        except ChannelError as exc:
-            failed = [r if r is not None else exc for r in results]
-            return lambda: failed
+    def _launch(self, batch: _Batch, chosen: list[int], paced: dict[int, PacedError]) -> Finish:
+        config, client, results = batch.config, batch.client, batch.results
         for index, error in paced.items():
             results[index] = error
-        flat, owners = [flat[j] for j in chosen], [owners[j] for j in chosen]
+        flat = [batch.flat[j] for j in chosen]
+        owners = [batch.owners[j] for j in chosen]
         future = client.send_many_start(flat, reserve=reserve_for(config), late_after=LATE_AFTER)
 
         def finish() -> list[SendResult | ChannelError]:
@@ -325,16 +394,16 @@ class WhatsAppChannel:
                 results[index] = self._outcome(outcomes, config)
             final = [r if r is not None else ChannelError("not sent") for r in results]
             # Meta said it was above a limit: slow the number, or that man, down (ratelimit).
-            slow_down_on_refusals(config, outbounds, final)
+            slow_down_on_refusals(config, batch.outbounds, final)
             # Meta said 131047 (window closed) at once: its template goes instead, once.
             reengagement.resend_refused(
-                outbounds,
-                plans,
+                batch.outbounds,
+                batch.plans,
                 final,
                 to=lambda o: recipient(o.to),
                 send=client.send_many,
                 outcome=lambda sent: self._outcome([sent], config),
-                now=now,
+                now=batch.now,
             )
             return final
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from ..twilio_sms.cli import add_twilio
 from .fake_server import FakeConfig, FakeWhatsApp
 
 
@@ -226,19 +227,29 @@ def add_whatsapp(
     click.echo(f"webhook: /webhooks/whatsapp/{name}/")
 
 
+channel.add_command(add_twilio)
+
+
 @channel.command("list")
 def list_channels() -> None:
-    """List the configured WhatsApp channels (never their secrets)."""
+    """List the configured WhatsApp and Twilio SMS channels (never their secrets)."""
     from tertulia.cli import setup_django
 
     setup_django(migrate=True)
-    from tertulia.messaging.models import ChannelConfig
+    from tertulia.messaging.models import ChannelConfig, TwilioConfig
 
     for config in ChannelConfig.objects.order_by("name"):
         state = f"paused: {config.paused_reason}" if config.paused else "active"
         click.echo(
             f"whatsapp:{config.name}  phone_number_id={config.phone_number_id}  "
             f"{config.messages_per_second} msg/s  {state}"
+        )
+    for sms in TwilioConfig.objects.order_by("name"):
+        state = f"paused: {sms.paused_reason}" if sms.paused else "active"
+        sender = sms.messaging_service_sid or sms.from_number
+        click.echo(
+            f"twilio:{sms.name}  account={sms.account_sid}  sender={sender}  "
+            f"{sms.messages_per_second} msg/s  {state}"
         )
 
 

@@ -583,12 +583,25 @@ class CloudAPIClient:
         }
         self._batch: _BatchLoop | None = None
         self._owns_client = http_client is None
-        self._http = http_client or httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-        )
+        self._given_http = http_client
+        self._http_settings = (timeout, connect_timeout, max_connections)
+        self._sync_http: httpx.Client | None = None
+
+    @property
+    def _http(self) -> httpx.Client:
+        # Built on first use: a sender that only sends batches (on the event loop) never
+        # needs it, and each one costs a TLS context.
+        if self._given_http is not None:
+            return self._given_http
+        if self._sync_http is None:
+            timeout, connect_timeout, max_connections = self._http_settings
+            self._sync_http = httpx.Client(
+                timeout=httpx.Timeout(timeout, connect=connect_timeout),
+                limits=httpx.Limits(
+                    max_connections=max_connections, max_keepalive_connections=max_connections
+                ),
+            )
+        return self._sync_http
 
     def __repr__(self) -> str:
         return f"<CloudAPIClient phone_number_id={self.endpoints.phone_number_id}>"
@@ -603,8 +616,9 @@ class CloudAPIClient:
         if self._batch is not None:
             self._batch.close()
             self._batch = None
-        if self._owns_client:
-            self._http.close()
+        if self._owns_client and self._sync_http is not None:
+            self._sync_http.close()
+            self._sync_http = None
 
     def _post(
         self, url: str, headers: Mapping[str, str] | None = None, **kwargs: Any
@@ -794,6 +808,10 @@ class AsyncCloudAPIClient:
         raise error_from_response(status, content)
 
 
+# How long after a request's moment the sending loop wakes for it (see _BatchLoop.start).
+WAKE_SLACK = 0.004
+
+
 class _SharedLoop:
     """One event loop per process, in a daemon thread, on which every client's batches run:
     several numbers send at the same time without a thread each. A forked child (an RQ job)
@@ -867,7 +885,10 @@ class _BatchLoop:
                     delay = moments[0] - loop.time()
                     if delay > 0:
                         gate.release()
-                        await asyncio.sleep(delay)
+                        # Wake a little after the moment: the requests due by then leave
+                        # together, instead of one timer per request (at 800 msg/s per number
+                        # those timers cost more than the requests). None leaves early.
+                        await asyncio.sleep(delay + WAKE_SLACK)
                         continue  # check again: a sleep on a busy machine may overshoot
                     if -delay > late_after:
                         gate.release()
