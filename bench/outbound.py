@@ -121,6 +121,9 @@ def worker(batch: int) -> None:
         for key in ("sent", "paced", "retried", "failed", "unknown"):
             totals[key] += getattr(report, key)
     totals["cpu_seconds"] = round(time.process_time() - cpu, 2)  # type: ignore[assignment]
+    from tertulia.messaging.channels.whatsapp.channel import clients_close
+
+    clients_close()
     print(json.dumps(totals), flush=True)
 
 

@@ -363,7 +363,13 @@ def _messages_for(rows: list[ClaimedRow], now: dt.datetime) -> dict[int, int]:
     }
     # Every other column gets its field's default, computed once: a field added to Message
     # later is filled in the same way the ORM would.
-    fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+    fields = [
+        f
+        for f in Message._meta.concrete_fields
+        if not f.primary_key
+        # A column with only a database default is left to the database.
+        and (f.attname in given or f.has_default() or not f.has_db_default())
+    ]
     constants = {
         f.attname: f.get_db_prep_save(f.get_default(), connection)
         for f in fields
