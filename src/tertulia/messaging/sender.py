@@ -262,20 +262,25 @@ def outbox_send_batch(*, now: dt.datetime, limit: int = 500) -> SendReport:
         and r.enrollment_id
         and states.get(r.enrollment_id) not in Enrollment.RECEIVING
     ]
-    # A partner contact's number is never messaged, whatever queued it (see messaging.guards);
-    # nor is a man whose record is gone.
-    blocked = blocked_hashes({r.participant.phone_hash for r in rows if r.participant})
-    refused = [r for r in rows if r.participant is None or r.participant.phone_hash in blocked]
     if stopped:
         Outbox.objects.filter(id__in=[r.id for r in stopped]).update(status=Outbox.Status.CANCELLED)
         report.cancelled = len(stopped)
-    refused = [r for r in refused if r not in stopped]
-    if refused:
-        Outbox.objects.filter(id__in=[r.id for r in refused]).update(
-            status=Outbox.Status.CANCELLED, error="recipient blocked: a partner contact's number"
-        )
-        report.cancelled += len(refused)
-    dropped = {r.id for r in stopped} | {r.id for r in refused}
+    dropped = {r.id for r in stopped}
+    # A partner contact's number is never messaged, whatever queued it (see messaging.guards).
+    blocked = blocked_hashes({r.participant.phone_hash for r in rows if r.participant})
+    for reason, refused in (
+        ("recipient blocked: a partner contact's number", [
+            r for r in rows if r.participant and r.participant.phone_hash in blocked
+        ]),
+        ("recipient gone: no such participant", [r for r in rows if r.participant is None]),
+    ):  # fmt: skip
+        refused = [r for r in refused if r.id not in dropped]
+        if refused:
+            Outbox.objects.filter(id__in=[r.id for r in refused]).update(
+                status=Outbox.Status.CANCELLED, error=reason
+            )
+            report.cancelled += len(refused)
+            dropped |= {r.id for r in refused}
     rows = [r for r in rows if r.id not in dropped]
     if not rows:
         return report

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yarl
 
 from .errors import Action, action_for
 
@@ -757,6 +758,7 @@ class AsyncCloudAPIClient:
         self._connect_timeout = connect_timeout
         self._max_connections = max_connections
         self._session: Any = None
+        self._messages_url: Any = None
 
     def __repr__(self) -> str:
         return f"<AsyncCloudAPIClient phone_number_id={self.endpoints.phone_number_id}>"
@@ -776,8 +778,10 @@ class AsyncCloudAPIClient:
                     total=self._timeout, sock_connect=self._connect_timeout
                 ),
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
-                headers=self._headers,
+                # Every request of this session posts JSON to one URL: set once, not per request.
+                headers={**self._headers, "Content-Type": "application/json"},
             )
+            self._messages_url = yarl.URL(self.endpoints.messages_url)
         return self._session
 
     async def close(self) -> None:
@@ -792,11 +796,7 @@ class AsyncCloudAPIClient:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         session = self._get_session()
         try:
-            async with session.post(
-                self.endpoints.messages_url,
-                data=body,
-                headers={"Content-Type": "application/json"},
-            ) as response:
+            async with session.post(self._messages_url, data=body) as response:
                 content = await response.read()
                 status = response.status
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
