@@ -214,6 +214,7 @@ def main() -> None:
         )
         print(f"bare aiohttp client: {ceiling.sent} in {ceiling.seconds:.1f} s")
         accepted_before = fake_stats(base_url)["accepted"]
+        accepted_between = 0
 
         started = time.perf_counter()
         subprocess.run(
@@ -256,6 +257,18 @@ def main() -> None:
             process.wait(60)
         seconds = time.perf_counter() - started
         stats = fake_stats(base_url)
+        # The ceiling again, after: on a shared machine the load moves, and the mean of the
+        # two brackets the full path's run.
+        accepted_between = stats["accepted"]
+        after = asyncio.run(
+            measure_ceiling(
+                base_url,
+                token=TOKEN,
+                phone_number_id=PHONE_NUMBER_ID,
+                messages=args.ceiling_messages,
+            )
+        )
+        print(f"bare aiohttp client again: {after.sent} in {after.seconds:.1f} s")
     finally:
         fake.terminate()
         fake.wait(10)
@@ -265,7 +278,8 @@ def main() -> None:
                 check=False,
             )  # noqa: S607
 
-    accepted = stats["accepted"] - accepted_before
+    accepted = accepted_between - accepted_before
+    ceiling_rate = (ceiling.per_second + after.per_second) / 2
     peaks = max_per_second(log_path)
     peak = max(peaks.values(), default=0)
     sent = sum(r["sent"] for r in reports)
@@ -291,10 +305,13 @@ def main() -> None:
         "|---|---:|---:|---:|",
         f"| full path (outbox → limiter → HTTP → status row) | {sent:,} | {seconds:.1f} | "
         f"{full_path:,.0f} |",
-        f"| ceiling: bare aiohttp client, same fake, same run | {ceiling.sent:,} | "
+        f"| ceiling before: bare aiohttp client, same fake | {ceiling.sent:,} | "
         f"{ceiling.seconds:.1f} | {ceiling.per_second:,.0f} |",
+        f"| ceiling after: the same again | {after.sent:,} | {after.seconds:.1f} | "
+        f"{after.per_second:,.0f} |",
         "",
-        f"Full path / ceiling: {full_path / ceiling.per_second:.0%}. The fake accepted "
+        f"Full path / ceiling (the mean of before and after, {ceiling_rate:,.0f} msg/s): "
+        f"{full_path / ceiling_rate:.0%}. The fake accepted "
         f"{accepted:,} messages, {stats['duplicate_references']} twice. On its own log the "
         f"busiest sliding second of any number held {peak:,} messages (limit {args.rate:,} per "
         f"number). Sender totals: {totals['sent']:,} sent, {totals['paced']:,} paced again "
@@ -314,7 +331,7 @@ def main() -> None:
             )
         record("outbound", body, command=command)
     print(f"full-path: {full_path:.0f} msg/s")
-    print(f"ceiling: {ceiling.per_second:.0f} msg/s")
+    print(f"ceiling: {ceiling_rate:.0f} msg/s")
     if peak > args.rate:
         sys.exit(f"a number sent {peak} messages in one second, above its {args.rate}/s")
 

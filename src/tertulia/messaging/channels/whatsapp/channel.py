@@ -49,6 +49,7 @@ from .client import (
     MissedSlot,
     PayloadError,
     buttons_payload,
+    close_sessions,
     media_payload,
     text_payload,
 )
@@ -151,6 +152,7 @@ def clients_close() -> None:
     with _clients_lock:
         while _clients:
             _clients.popitem()[1].close()
+    close_sessions()
 
 
 # -- media ---------------------------------------------------------------------------------------
