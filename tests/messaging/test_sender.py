@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from tertulia.messaging.channel import ChannelError, Outbound, register
+from tertulia.messaging.channel import ChannelError, Outbound, SendResult, register
 from tertulia.messaging.models import Message, Outbox
 from tertulia.messaging.ratelimit import PacedError
 from tertulia.messaging.scheduler import outbox_enqueue_due
@@ -16,6 +16,7 @@ from tertulia.messaging.sender import (
     _messages_for,
     outbox_recover_stale,
     outbox_send_batch,
+    outbox_send_batches,
     retry_delay,
 )
 from tertulia.messaging.services import service_message_queue
@@ -182,3 +183,21 @@ def test_paced_and_held_rows_wait_without_spending_an_attempt(scripted):  # type
     # Every message carried its row's channel and its text.
     assert [o.text for o in Scripted.seen] == ["Hola 0", "Hola 1", "Hola 2", "Hola 3"]
     assert {o.channel for o in Scripted.seen} == {"scripted:test"}
+
+
+@pytest.mark.django_db
+def test_batches_in_a_row_send_each_row_once_and_say_when_nothing_is_left(scripted):  # type: ignore[no-untyped-def]
+    """The next batch is claimed while the one before is in flight: every row still goes once,
+    and the reports add up; a run that stops early says there may be more."""
+    rows = scripted(7)
+    now = lima(START, 19, 1)
+    Scripted.answers = [SendResult(provider_id=f"p{n}") for n in range(7)]
+    report, drained = outbox_send_batches(now=now, limit=3, batches=2)
+    assert (report.claimed, report.sent, drained) == (6, 6, False)
+    report, drained = outbox_send_batches(now=now, limit=3, batches=5)
+    assert (report.claimed, report.sent, drained) == (1, 1, True)
+    assert [o.text for o in Scripted.seen] == [f"Hola {n}" for n in range(7)]
+    assert set(Outbox.objects.values_list("status", flat=True)) == {Outbox.Status.SENT}
+    assert sorted(Message.objects.values_list("provider_id", flat=True)) == sorted(
+        f"p{n}" for n in range(len(rows))
+    )

@@ -241,11 +241,69 @@ def outbox_send_batch(*, now: dt.datetime, limit: int = 500) -> SendReport:
 
     Each channel of the batch (a WhatsApp number, a Twilio sender) is started before any is
     waited for, so that several numbers send at the same time, each at its own rate."""
+    return _batch_finish(_batch_start(now, limit))
+
+
+def outbox_send_batches(
+    *, now: dt.datetime, limit: int = 500, batches: int = 20
+) -> tuple[SendReport, bool]:
+    """Send up to `batches` batches one after another, claiming and starting each while the
+    previous one's requests are still in flight (its database work overlaps their wait).
+    Returns the summed report and whether a claim found nothing left that is due."""
+    total = SendReport()
+    current = _batch_start(now, limit)
+    for number in range(batches):
+        if current.report.claimed == 0:
+            return total, True
+        following: _Started | None = None
+        if number + 1 < batches:
+            try:
+                following = _batch_start(now, limit)
+            except BaseException:
+                _batch_finish(current)  # what left is recorded first
+                raise
+        report = _batch_finish(current)
+        for key, value in vars(report).items():
+            setattr(total, key, getattr(total, key) + value)
+        if following is None:
+            return total, False
+        current = following
+    return total, False
+
+
+@dataclass
+class _Started:
+    """A batch whose requests are in flight: what its results are recorded against."""
+
+    now: dt.datetime
+    report: SendReport
+    messages: dict[int, int]
+    started: list[tuple[list[ClaimedRow], Callable[[], list[SendResult | ChannelError]]]]
+
+
+def _batch_finish(batch: _Started) -> SendReport:
+    """Wait for a started batch's channels and record every result."""
+    done_rows: list[ClaimedRow] = []
+    results: list[SendResult | ChannelError] = []
+    for channel_rows, finish in batch.started:
+        try:
+            outcome = finish()
+        except ChannelError as exc:
+            outcome = [exc] * len(channel_rows)
+        done_rows += channel_rows
+        results += outcome
+    if done_rows:
+        _record(done_rows, batch.messages, results, batch.now, batch.report)
+    return batch.report
+
+
+def _batch_start(now: dt.datetime, limit: int) -> _Started:
+    """Claim up to `limit` due rows, write their Message rows and start every channel."""
     report = SendReport()
     rows = _claim(limit, now)
     report.claimed = len(rows)
     if not rows:
-        return report
+        return _Started(now, report, {}, [])
     _load(rows)
 
     # Program content stops the moment he opts out; service messages (his confirmation) go.
@@ -283,14 +341,14 @@ def outbox_send_batch(*, now: dt.datetime, limit: int = 500) -> SendReport:
             dropped |= {r.id for r in refused}
     rows = [r for r in rows if r.id not in dropped]
     if not rows:
-        return report
+        return _Started(now, report, {}, [])
 
     messages = _messages_for(rows, now)
     # By kind of channel ("whatsapp"), then by configured channel ("whatsapp:peru").
     by_kind: dict[str, dict[str, list[ClaimedRow]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         by_kind[row.channel.partition(":")[0]][row.channel].append(row)
-    started: list[tuple[list[ClaimedRow], Callable[[], list[SendResult | ChannelError]]]] = []
+    batch = _Started(now, report, messages, [])
     try:
         for kind, channels in by_kind.items():
             groups = list(channels.values())
@@ -306,20 +364,12 @@ def outbox_send_batch(*, now: dt.datetime, limit: int = 500) -> SendReport:
                 finishes = send_start(channel, outbounds)
             except ChannelError as exc:
                 finishes = [_failing(exc, len(group)) for group in groups]
-            started += zip(groups, finishes, strict=True)
-    finally:
+            batch.started += zip(groups, finishes, strict=True)
+    except BaseException:
         # Whatever left is recorded, even if starting a later channel failed.
-        done_rows: list[ClaimedRow] = []
-        results: list[SendResult | ChannelError] = []
-        for channel_rows, finish in started:
-            try:
-                outcome = finish()
-            except ChannelError as exc:
-                outcome = [exc] * len(channel_rows)
-            done_rows += channel_rows
-            results += outcome
-        _record(done_rows, messages, results, now, report)
-    return report
+        _batch_finish(batch)
+        raise
+    return batch
 
 
 def _constant(value: Any) -> Callable[[ClaimedRow], Any]:
