@@ -186,17 +186,29 @@ def _claim(limit: int, now: dt.datetime) -> list[ClaimedRow]:
     other's claims; SQLite has one writer at a time anyway. Both re-check the status on the
     row they update, so a row is never claimed twice."""
     table = _table(Outbox)
-    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
     at = connection.ops.adapt_datetimefield_value(now)
-    sql = (
-        f"UPDATE {table} SET status = %s, claimed_by = %s, claimed_at = %s, "  # noqa: S608
-        f"attempts = attempts + 1 WHERE status = %s AND id IN (SELECT id FROM {table} "
-        f"WHERE status = %s AND due_at <= %s ORDER BY id LIMIT %s{skip_locked}) "
-        f"RETURNING {_RETURNED}"
-    )
     queued, sending = Outbox.Status.QUEUED.value, Outbox.Status.SENDING.value
+    returned = ", ".join(f"{table}.{column}" for column in _RETURNED.split(", "))
+    if connection.vendor == "postgresql":
+        # The candidates are picked once, in a materialized CTE: as an IN (subquery with
+        # LIMIT) PostgreSQL may run the subquery again and claim more than `limit`.
+        sql = (
+            f"WITH picked AS MATERIALIZED (SELECT id FROM {table} "  # noqa: S608
+            f"WHERE status = %s AND due_at <= %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+            f"UPDATE {table} SET status = %s, claimed_by = %s, claimed_at = %s, "
+            f"attempts = {table}.attempts + 1 FROM picked "
+            f"WHERE {table}.id = picked.id AND {table}.status = %s RETURNING {returned}"
+        )
+        params = [queued, at, limit, sending, uuid.uuid4().hex, at, queued]
+    else:
+        sql = (
+            f"UPDATE {table} SET status = %s, claimed_by = %s, claimed_at = %s, "  # noqa: S608
+            f"attempts = attempts + 1 WHERE status = %s AND id IN (SELECT id FROM {table} "
+            f"WHERE status = %s AND due_at <= %s ORDER BY id LIMIT %s) RETURNING {returned}"
+        )
+        params = [sending, uuid.uuid4().hex, at, queued, queued, at, limit]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [sending, uuid.uuid4().hex, at, queued, queued, at, limit])
+        cursor.execute(sql, params)
         fetched = cursor.fetchall()
     rows = [
         ClaimedRow(
