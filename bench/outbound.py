@@ -3,10 +3,16 @@
 Outbox rows -> N sender processes (claim, Message rows, the shared rate limiter in Redis,
 HTTP to the fake Cloud API, status rows) on PostgreSQL + Redis, next to the ceiling of a bare
 aiohttp client posting ready-made payloads to the same fake in the same run. The fake runs in
-its own process (`tertulia fake-whatsapp`); its own counters say how many messages it
-accepted, whether any came twice, and the most it saw in one sliding second.
+its own process (`tertulia fake-whatsapp`); its own log says how many messages it accepted,
+whether any came twice, and the most each number sent in one sliding second.
 
-    python bench/outbound.py [--messages 20000] [--workers 2] [--rate 1000]
+Meta caps one business number at 1,000 messages/s and our limiter paces each at 80% of its
+configured rate (decision 0037), so one number cannot carry 1,000 msg/s. A national program
+spreads its cohorts over several numbers, and so does this benchmark: `--numbers` channels,
+each limited to `--rate` messages/s, the Outbox rows dealt among them. The run fails if any
+number exceeded its rate in any sliding second on the fake's log.
+
+    python bench/outbound.py [--messages 20000] [--workers 2] [--numbers 8] [--rate 1000]
         [--database-url postgres://...] [--redis-url redis://...]
 
 Without --database-url it creates (and drops) the PostgreSQL database `tertulia_bench_out`;
@@ -35,8 +41,12 @@ SECRET = "bench-app-secret"  # noqa: S105
 PHONE_NUMBER_ID = "100000000000001"
 
 
-def setup(messages: int, base_url: str, rate: int) -> None:
-    """Child: migrate, empty, then one text per man queued on whatsapp:bench."""
+def phone_number_ids(numbers: int) -> list[str]:
+    return [str(int(PHONE_NUMBER_ID) + n) for n in range(numbers)]
+
+
+def setup(messages: int, base_url: str, rate: int, numbers: int) -> None:
+    """Child: migrate, empty, then one text per man queued, dealt among whatsapp:bench<n>."""
     import datetime as dt
 
     from tertulia.cli import setup_django
@@ -51,18 +61,23 @@ def setup(messages: int, base_url: str, rate: int) -> None:
     call_command("flush", interactive=False, verbosity=0)
     now = dt.datetime.now(dt.UTC)
     with transaction.atomic():
-        ChannelConfig.objects.create(
-            name="bench",
-            phone_number_id=PHONE_NUMBER_ID,
-            access_token=TOKEN,
-            app_secret=SECRET,
-            verify_token="bench",  # noqa: S106 - the fake's
-            base_url=base_url,
-            messages_per_second=rate,
-            # The benchmark's men never wrote to us: with the 24-hour window enforced, every
-            # send would wait for a message of theirs. The fake does not enforce it either.
-            service_window=False,
-        )
+        channels = []
+        for n, phone_number_id in enumerate(phone_number_ids(numbers)):
+            config = ChannelConfig(
+                name=f"bench{n}",
+                phone_number_id=phone_number_id,
+                access_token=TOKEN,
+                app_secret=SECRET,
+                verify_token="bench",  # noqa: S106 - the fake's
+                base_url=base_url,
+                messages_per_second=rate,
+                # The benchmark's men never wrote to us: with the 24-hour window enforced,
+                # every send would wait for a message of theirs. The fake does not enforce it.
+                service_window=False,
+            )
+            config.full_clean()  # the rate within Meta's 1,000/s
+            config.save()
+            channels.append(config.channel)
         for offset in range(0, messages, 5000):
             people = Participant.objects.bulk_create(
                 Participant(phone=f"+5197{n:07d}", phone_hash=f"bench{n}")
@@ -72,7 +87,7 @@ def setup(messages: int, base_url: str, rate: int) -> None:
                 Outbox(
                     participant=p,
                     body="Hola, hoy toca respirar hondo tres veces antes de responder.",
-                    channel="whatsapp:bench",
+                    channel=channels[p.pk % numbers],
                     due_at=now,
                     created_at=now,
                 )
@@ -88,29 +103,37 @@ def worker(batch: int) -> None:
 
     setup_django()
     from tertulia.messaging.models import Outbox
-    from tertulia.messaging.sender import outbox_send_batch
+    from tertulia.messaging.sender import outbox_send_batches
 
     print("ready", flush=True)
     sys.stdin.readline()
+    cpu = time.process_time()
     totals = {"sent": 0, "paced": 0, "retried": 0, "failed": 0, "unknown": 0, "batches": 0}
     while True:
-        report = outbox_send_batch(now=dt.datetime.now(dt.UTC), limit=batch)
+        # Batches in a row, each claimed while the one before is in flight, as the send task
+        # does (messaging.tasks.send_outbox_task).
+        report, _drained = outbox_send_batches(now=dt.datetime.now(dt.UTC), limit=batch)
         if report.claimed == 0:
             left = Outbox.objects.filter(status__in=[Outbox.Status.QUEUED, Outbox.Status.SENDING])
             if not left.exists():
                 break
             time.sleep(0.05)  # another worker holds the last rows, or they are paced
             continue
-        totals["batches"] += 1
+        totals["batches"] += -(-report.claimed // batch)
         for key in ("sent", "paced", "retried", "failed", "unknown"):
             totals[key] += getattr(report, key)
+    totals["cpu_seconds"] = round(time.process_time() - cpu, 2)  # type: ignore[assignment]
+    from tertulia.messaging.channels.whatsapp.channel import clients_close
+
+    clients_close()
     print(json.dumps(totals), flush=True)
 
 
-def start_fake(log_path: Path) -> tuple[subprocess.Popen[str], str]:
+def start_fake(log_path: Path, numbers: int) -> tuple[subprocess.Popen[str], str]:
+    ids = [arg for pid in phone_number_ids(numbers) for arg in ("--phone-number-id", pid)]
     fake = subprocess.Popen(  # noqa: S603 - our own CLI
         [str(Path(sys.executable).parent / "tertulia"), "fake-whatsapp", "--port", "0"]
-        + ["--token", TOKEN, "--app-secret", SECRET, "--phone-number-id", PHONE_NUMBER_ID]
+        + ["--token", TOKEN, "--app-secret", SECRET, *ids]
         + ["--log-path", str(log_path)],
         stdout=subprocess.PIPE,
         text=True,
@@ -121,20 +144,23 @@ def start_fake(log_path: Path) -> tuple[subprocess.Popen[str], str]:
     return fake, line.rsplit(" ", 1)[-1].strip()
 
 
-def max_per_second(log_path: Path) -> int:
-    """The most of our messages (those with a reference) the fake accepted in any sliding
-    second, from its own log."""
-    times = sorted(
-        entry["received_at"]
-        for entry in map(json.loads, log_path.read_text().splitlines())
-        if entry["reference"] is not None
-    )
-    best = start = 0
-    for end, moment in enumerate(times):
-        while moment - times[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
+def max_per_second(log_path: Path) -> dict[str, int]:
+    """Per number, the most of our messages (those with a reference) the fake accepted in any
+    sliding second, from its own log."""
+    by_number: dict[str, list[float]] = {}
+    for entry in map(json.loads, log_path.read_text().splitlines()):
+        if entry["reference"] is not None:
+            by_number.setdefault(entry["phone_number_id"], []).append(entry["received_at"])
+    peaks = {}
+    for number, moments in by_number.items():
+        times = sorted(moments)
+        best = start = 0
+        for end, moment in enumerate(times):
+            while moment - times[start] >= 1.0:
+                start += 1
+            best = max(best, end - start + 1)
+        peaks[number] = best
+    return peaks
 
 
 def fake_stats(base_url: str) -> dict:
@@ -147,7 +173,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--rate", type=int, default=1000, help="the channel's messages/s")
+    parser.add_argument("--rate", type=int, default=1000, help="each number's messages/s")
+    parser.add_argument("--numbers", type=int, default=8, help="business numbers (channels)")
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
     parser.add_argument("--ceiling-messages", type=int, default=20_000)
@@ -156,7 +183,7 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     if args.child == "setup":
-        setup(args.messages, args.base_url, args.rate)
+        setup(args.messages, args.base_url, args.rate, args.numbers)
         return
     if args.child == "worker":
         worker(args.batch)
@@ -175,7 +202,7 @@ def main() -> None:
     me = [sys.executable, __file__]
 
     log_path = Path(tempfile.mkdtemp()) / "fake-log.jsonl"
-    fake, base_url = start_fake(log_path)
+    fake, base_url = start_fake(log_path, args.numbers)
     try:
         from tertulia.messaging.channels.whatsapp.loadgen import measure_ceiling
 
@@ -189,11 +216,12 @@ def main() -> None:
         )
         print(f"bare aiohttp client: {ceiling.sent} in {ceiling.seconds:.1f} s")
         accepted_before = fake_stats(base_url)["accepted"]
+        accepted_between = 0
 
         started = time.perf_counter()
         subprocess.run(
             [*me, "--child", "setup", "--messages", str(args.messages), "--base-url", base_url]
-            + ["--rate", str(args.rate)],
+            + ["--rate", str(args.rate), "--numbers", str(args.numbers)],
             env=env,
             cwd=ROOT,
             check=True,
@@ -231,6 +259,18 @@ def main() -> None:
             process.wait(60)
         seconds = time.perf_counter() - started
         stats = fake_stats(base_url)
+        # The ceiling again, after: on a shared machine the load moves, and the mean of the
+        # two brackets the full path's run.
+        accepted_between = stats["accepted"]
+        after = asyncio.run(
+            measure_ceiling(
+                base_url,
+                token=TOKEN,
+                phone_number_id=PHONE_NUMBER_ID,
+                messages=args.ceiling_messages,
+            )
+        )
+        print(f"bare aiohttp client again: {after.sent} in {after.seconds:.1f} s")
     finally:
         fake.terminate()
         fake.wait(10)
@@ -240,34 +280,46 @@ def main() -> None:
                 check=False,
             )  # noqa: S607
 
-    accepted = stats["accepted"] - accepted_before
-    peak = max_per_second(log_path)
+    accepted = accepted_between - accepted_before
+    ceiling_rate = (ceiling.per_second + after.per_second) / 2
+    peaks = max_per_second(log_path)
+    peak = max(peaks.values(), default=0)
     sent = sum(r["sent"] for r in reports)
     full_path = sent / seconds
     totals = {k: sum(r[k] for r in reports) for k in reports[0]}
+    cpu_ms = 1000 * totals["cpu_seconds"] / max(1, sent)
+    cap = 0.8 * args.rate * args.numbers
     print(f"workers: {totals}")
     print(f"fake: accepted {accepted:,}, duplicates {stats['duplicate_references']}")
+    print(f"busiest sliding second per number: {sorted(peaks.values(), reverse=True)}")
     lines = [
-        f"{args.messages:,} text messages queued in the Outbox on PostgreSQL, drained by "
-        f"{args.workers} sender processes (batches of {args.batch}) sharing the rate limiter in "
-        f"Redis, to the fake Cloud API in its own process. The channel's rate limit is set to "
-        f"{args.rate:,} messages/s (the most a number may have); the limiter paces at 80% of it "
-        "(docs/decisions/0037-whatsapp-rate-limits.md), so the full path cannot exceed "
-        f"{0.8 * args.rate:,.0f} msg/s here. Target: ≥ 1,000 msg/s and ≥ 50% of the ceiling.",
+        f"{args.messages:,} text messages queued in the Outbox on PostgreSQL, dealt among "
+        f"{args.numbers} WhatsApp business numbers (channels), drained by {args.workers} sender "
+        f"processes (batches of {args.batch}) sharing the rate limiter in Redis, to the fake "
+        "Cloud API in its own process. Each number is limited to "
+        f"{args.rate:,} messages/s (the most Meta gives one number) and the limiter paces it at "
+        "80% of that (docs/decisions/0037-whatsapp-rate-limits.md), so one number cannot carry "
+        "1,000 msg/s: like a national program, the benchmark spreads its cohorts over several "
+        f"numbers, which together may carry at most {cap:,.0f} msg/s here. "
+        "Target: ≥ 1,000 msg/s and ≥ 50% of the ceiling.",
         "",
         "| what | messages | seconds | msg/s |",
         "|---|---:|---:|---:|",
         f"| full path (outbox → limiter → HTTP → status row) | {sent:,} | {seconds:.1f} | "
         f"{full_path:,.0f} |",
-        f"| ceiling: bare aiohttp client, same fake, same run | {ceiling.sent:,} | "
+        f"| ceiling before: bare aiohttp client, same fake | {ceiling.sent:,} | "
         f"{ceiling.seconds:.1f} | {ceiling.per_second:,.0f} |",
+        f"| ceiling after: the same again | {after.sent:,} | {after.seconds:.1f} | "
+        f"{after.per_second:,.0f} |",
         "",
-        f"Full path / ceiling: {full_path / ceiling.per_second:.0%}. The fake accepted "
-        f"{accepted:,} messages, {stats['duplicate_references']} twice; the most in one sliding "
-        f"second, on its own log, was {peak:,} (limit {args.rate:,}). Sender totals: "
-        f"{totals['sent']:,} sent, {totals['paced']:,} paced again (missed moment), "
-        f"{totals['retried']:,} retried, {totals['failed']:,} failed in {totals['batches']} "
-        "batches. The 2-core machine was shared with other work during the run.",
+        f"Full path / ceiling (the mean of before and after, {ceiling_rate:,.0f} msg/s): "
+        f"{full_path / ceiling_rate:.0%}. The fake accepted "
+        f"{accepted:,} messages, {stats['duplicate_references']} twice. On its own log the "
+        f"busiest sliding second of any number held {peak:,} messages (limit {args.rate:,} per "
+        f"number). Sender totals: {totals['sent']:,} sent, {totals['paced']:,} paced again "
+        f"(missed moment), {totals['retried']:,} retried, {totals['failed']:,} failed in "
+        f"{totals['batches']} batches; the senders used {cpu_ms:.2f} ms of CPU per message. "
+        "The 2-core machine runs the senders, PostgreSQL, Redis and the fake.",
     ]
     body = "\n".join(lines)
     print(body)
@@ -275,11 +327,15 @@ def main() -> None:
         from bench._results import record
 
         command = "python bench/outbound.py --redis-url redis://127.0.0.1:6379/<n>"
-        if args.messages != 20_000 or args.workers != 2:
-            command += f" --messages {args.messages} --workers {args.workers}"
+        if args.messages != 20_000 or args.workers != 2 or args.numbers != 8:
+            command += (
+                f" --messages {args.messages} --workers {args.workers} --numbers {args.numbers}"
+            )
         record("outbound", body, command=command)
     print(f"full-path: {full_path:.0f} msg/s")
-    print(f"ceiling: {ceiling.per_second:.0f} msg/s")
+    print(f"ceiling: {ceiling_rate:.0f} msg/s")
+    if peak > args.rate:
+        sys.exit(f"a number sent {peak} messages in one second, above its {args.rate}/s")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,20 @@ import datetime as dt
 
 import pytest
 
+from tertulia.messaging.channel import ChannelError, Outbound, SendResult, register
 from tertulia.messaging.models import Message, Outbox
+from tertulia.messaging.ratelimit import PacedError
 from tertulia.messaging.scheduler import outbox_enqueue_due
-from tertulia.messaging.sender import _claim, _messages_for, outbox_recover_stale, outbox_send_batch
+from tertulia.messaging.sender import (
+    _claim,
+    _load,
+    _messages_for,
+    outbox_recover_stale,
+    outbox_send_batch,
+    outbox_send_batches,
+    retry_delay,
+)
+from tertulia.messaging.services import service_message_queue
 from tertulia.simulation.models import SimulatedDelivery
 from tests.conftest import lima
 
@@ -51,8 +62,8 @@ def test_a_crash_before_the_channel_call_sends_once_after_recovery(scheduled):  
     """The sender claimed rows and wrote their Message rows, then died before calling the
     channel: recovery finds the provider never saw them, requeues, and they go out once."""
     crash_at = lima(START, 19, 1)
-    token, ids = _claim(500, crash_at)
-    claimed = list(Outbox.objects.filter(id__in=ids, claimed_by=token).select_related("step"))
+    claimed = _claim(500, crash_at)
+    _load(claimed)
     _messages_for(claimed, crash_at)
     assert SimulatedDelivery.objects.count() == 0
 
@@ -82,3 +93,111 @@ def test_a_crash_after_the_channel_accepted_is_not_resent(scheduled):  # type: i
     assert SimulatedDelivery.objects.count() == delivered
     assert not Outbox.objects.exclude(status=Outbox.Status.SENT).exists()
     assert not Message.objects.filter(provider_id="").exists()
+
+
+class Scripted:
+    """A channel kind whose answers the test sets: one result per message, in order."""
+
+    kind = "scripted"
+    answers: list[object] = []
+    seen: list[Outbound] = []
+
+    def send_many(self, outbounds):  # type: ignore[no-untyped-def]
+        Scripted.seen += outbounds
+        return [Scripted.answers.pop(0) for _ in outbounds]
+
+    def reconcile(self, message_id: int) -> str | None:
+        return None
+
+
+@pytest.fixture
+def scripted(make_cohort, enroll):  # type: ignore[no-untyped-def]
+    """Service messages queued for `n` men on a scripted channel; returns a function."""
+    register("scripted", Scripted)
+    Scripted.answers, Scripted.seen = [], []
+    cohort = make_cohort(start=START)
+
+    def queue(n: int) -> list[Outbox]:
+        return [
+            service_message_queue(
+                participant=enroll(cohort).participant,
+                enrollment=None,
+                channel="scripted:test",
+                text=f"Hola {k}",
+                now=lima(START, 19, 0),
+            )
+            for k in range(n)
+        ]
+
+    return queue
+
+
+@pytest.mark.django_db
+def test_rows_that_failed_together_come_back_spread_out(scripted):  # type: ignore[no-untyped-def]
+    """Exponential backoff with jitter: twenty rows refused at once (a burst of 130429) are
+    retried at twenty different moments in the upper half of each attempt's interval."""
+    rows = scripted(20)
+    now = lima(START, 19, 1)
+    Scripted.answers = [ChannelError("throttled", code="130429") for _ in rows]
+    assert outbox_send_batch(now=now).retried == 20
+    first = [(r.due_at - now).total_seconds() for r in Outbox.objects.order_by("id")]
+    assert all(15.0 <= d <= 30.0 for d in first)
+    assert len(set(first)) == 20
+    assert set(Outbox.objects.values_list("attempts", flat=True)) == {1}
+
+    later = now + dt.timedelta(minutes=1)
+    Scripted.answers = [ChannelError("throttled", code="130429") for _ in rows]
+    assert outbox_send_batch(now=later).retried == 20
+    second = [(r.due_at - later).total_seconds() for r in Outbox.objects.order_by("id")]
+    assert all(30.0 <= d <= 60.0 for d in second)
+    assert len(set(second)) == 20
+    # The cap holds however often it failed.
+    assert all(1800 <= retry_delay(n) <= 3600 for n in (8, 20, 10_000))
+
+
+@pytest.mark.django_db
+def test_paced_and_held_rows_wait_without_spending_an_attempt(scripted):  # type: ignore[no-untyped-def]
+    """One requeue path: a rate limit's wait (retry_after) and a closed window's hold
+    (retry_at) put the row back for then without counting a try; a failure counts one."""
+    rows = scripted(4)
+    now = lima(START, 19, 1)
+    held_until = now + dt.timedelta(minutes=30)
+    Scripted.answers = [
+        PacedError(12.0),
+        ChannelError("window closed: held", code="window_closed", retry_at=held_until),
+        ChannelError("boom", code="http503"),
+        ChannelError("no such number", code="131026", permanent=True),
+    ]
+    report = outbox_send_batch(now=now)
+    assert (report.paced, report.held, report.retried, report.failed) == (1, 1, 1, 1)
+    paced, held, retried, failed = Outbox.objects.order_by("id")
+    assert (paced.status, paced.attempts, paced.due_at) == (
+        Outbox.Status.QUEUED,
+        0,
+        now + dt.timedelta(seconds=12),
+    )
+    assert (held.status, held.attempts, held.due_at) == (Outbox.Status.QUEUED, 0, held_until)
+    assert (retried.status, retried.attempts) == (Outbox.Status.QUEUED, 1)
+    assert failed.status == Outbox.Status.FAILED
+    assert [r.id for r in (paced, held, retried, failed)] == [r.id for r in rows]
+    # Every message carried its row's channel and its text.
+    assert [o.text for o in Scripted.seen] == ["Hola 0", "Hola 1", "Hola 2", "Hola 3"]
+    assert {o.channel for o in Scripted.seen} == {"scripted:test"}
+
+
+@pytest.mark.django_db
+def test_batches_in_a_row_send_each_row_once_and_say_when_nothing_is_left(scripted):  # type: ignore[no-untyped-def]
+    """The next batch is claimed while the one before is in flight: every row still goes once,
+    and the reports add up; a run that stops early says there may be more."""
+    rows = scripted(7)
+    now = lima(START, 19, 1)
+    Scripted.answers = [SendResult(provider_id=f"p{n}") for n in range(7)]
+    report, drained = outbox_send_batches(now=now, limit=3, batches=2)
+    assert (report.claimed, report.sent, drained) == (6, 6, False)
+    report, drained = outbox_send_batches(now=now, limit=3, batches=5)
+    assert (report.claimed, report.sent, drained) == (1, 1, True)
+    assert [o.text for o in Scripted.seen] == [f"Hola {n}" for n in range(7)]
+    assert set(Outbox.objects.values_list("status", flat=True)) == {Outbox.Status.SENT}
+    assert sorted(Message.objects.values_list("provider_id", flat=True)) == sorted(
+        f"p{n}" for n in range(len(rows))
+    )

@@ -11,6 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+# A Message sent again (WhatsApp: as a template after a 131047 by status webhook) keeps the
+# refused send's provider id under this prefix until the new send's id is known. Such an id
+# says nothing about whether the new send went out.
+SUPERSEDED = "superseded:"
+
+
+def provider_confirmed(provider_id: str) -> bool:
+    """Whether a Message's provider id shows that its current send reached the provider."""
+    return bool(provider_id) and not provider_id.startswith(SUPERSEDED)
+
 
 @dataclass(frozen=True)
 class Outbound:
@@ -37,6 +47,8 @@ class Outbound:
     # Values for the template's parameters that only the message knows (a digest invitation's
     # number of new posts); the channel fills the rest from the program.
     template_values: dict[str, str] = field(default_factory=dict)
+    # The configured channel it goes on ("whatsapp:peru"), when the sender knows it.
+    channel: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,11 +80,13 @@ def batch_channel(outbounds: Sequence[Outbound], provider: str) -> str:
     rows: the sender groups each batch by channel, so a mixed batch is a bug."""
     from tertulia.messaging.models import Message
 
-    channels = set(
-        Message.objects.filter(pk__in=[o.message_id for o in outbounds]).values_list(
-            "channel", flat=True
+    channels = {o.channel for o in outbounds}
+    if "" in channels:
+        channels = set(
+            Message.objects.filter(pk__in=[o.message_id for o in outbounds]).values_list(
+                "channel", flat=True
+            )
         )
-    )
     if len(channels) != 1:
         raise ChannelError(f"a {provider} batch must come from one channel", permanent=True)
     return channels.pop()
@@ -89,6 +103,27 @@ class Channel(Protocol):
         """After a crash mid-send: the provider id if the provider accepted `message_id`, None
         if it certainly did not. Raise ChannelError when it cannot tell."""
         ...
+
+
+Finish = Callable[[], list[SendResult | ChannelError]]
+
+
+def send_start(channel: Channel, groups: Sequence[Sequence[Outbound]]) -> list[Finish]:
+    """Start sending batches on `channel`, one group per configured channel of its kind
+    ("whatsapp:peru", "whatsapp:lima"), and return, per group, what waits for its results.
+
+    A channel that can send in the background (WhatsApp: its requests go on an event loop)
+    has `send_start_all`; the sender starts every channel of a batch before waiting for any,
+    so several numbers send at once. Any other channel sends when its results are asked for."""
+    start_all = getattr(channel, "send_start_all", None)
+    if start_all is not None:
+        finishes: list[Finish] = start_all(groups)
+        return finishes
+    return [_later(channel, group) for group in groups]
+
+
+def _later(channel: Channel, outbounds: Sequence[Outbound]) -> Finish:
+    return lambda: channel.send_many(outbounds)
 
 
 _registry: dict[str, Callable[[], Channel]] = {}

@@ -308,6 +308,14 @@ class TwilioConfig(models.Model):
             "no delivery statuses are asked for."
         ),
     )
+    # Twilio queues what a sender gets faster than it may send (1 SMS/s for a long code, more
+    # for toll-free numbers, short codes and messaging services) and fails what waited too
+    # long: the senders pace it through the same shared limiter as WhatsApp numbers.
+    messages_per_second = models.PositiveIntegerField(
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text=_("How many SMS per second this sender may send (Twilio's limit for it)."),
+    )
     paused = models.BooleanField(default=False)
     paused_reason = models.CharField(max_length=300, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)

@@ -51,6 +51,9 @@ BURST_SHARE = 0.02
 # more; a program day is 3-5 messages).
 PAIR_INTERVAL = 6.0
 PAIR_BURST = 10
+# After Meta answers 130429 (the number's throughput), nothing leaves the number for this
+# long: its counting window is a second, so a second's pause lets it drain.
+THROUGHPUT_HOLD = 1.0
 KEY_PREFIX = "tertulia:rate"
 
 logger = logging.getLogger(__name__)
@@ -102,12 +105,23 @@ class Limiter(Protocol):
         requests it takes (a long text split in parts)."""
         ...
 
+    def admit_many(
+        self, batches: Sequence[tuple[str, Sequence[tuple[str, int]], Limits]]
+    ) -> list[Admission]:
+        """`admit` for several numbers' batches at once (one round trip on Redis)."""
+        ...
+
     def reserve(self, number: str, count: int, limits: Limits) -> list[float]:
         """New moments for `count` requests of a batch that fell behind its own."""
         ...
 
     def consume(self, number: str, count: int, limits: Limits) -> None:
         """Count `count` inbound messages against the number's throughput (never waits)."""
+        ...
+
+    def hold(self, number: str, seconds: float, recipients: Sequence[str], limits: Limits) -> None:
+        """Meta said a limit was hit: with `seconds` > 0 nothing leaves the number for that
+        long; each of `recipients` gets nothing for a pair interval (his burst is spent)."""
         ...
 
     def reset(self) -> None:
@@ -168,6 +182,11 @@ class LocalLimiter:
                 self._pairs = {k: v for k, v in self._pairs.items() if v > pair_now}
         return Admission(waits)
 
+    def admit_many(
+        self, batches: Sequence[tuple[str, Sequence[tuple[str, int]], Limits]]
+    ) -> list[Admission]:
+        return [self.admit(number, recipients, limits) for number, recipients, limits in batches]
+
     def reserve(self, number: str, count: int, limits: Limits) -> list[float]:
         with self._lock:
             now = time.monotonic()
@@ -183,6 +202,19 @@ class LocalLimiter:
             self._numbers[number] = max(self._numbers.get(number, 0.0), now) + (
                 count * limits.interval
             )
+
+    def hold(self, number: str, seconds: float, recipients: Sequence[str], limits: Limits) -> None:
+        with self._lock:
+            if seconds > 0:
+                until = time.monotonic() + seconds
+                self._numbers[number] = max(self._numbers.get(number, 0.0), until)
+            pair_now = clock.now().timestamp()
+            for recipient in recipients:
+                key = (number, recipient_key(recipient))
+                tat = self._pairs.get(key, 0.0)
+                if _pair_stale(tat, pair_now, limits):
+                    tat = 0.0
+                self._pairs[key] = max(tat, pair_now + limits.pair_tolerance + limits.pair_interval)
 
     def reset(self) -> None:
         with self._lock:
@@ -250,6 +282,24 @@ return 1
 """
 
 
+# KEYS[1]: the number's bucket; KEYS[2..]: recipients' buckets. ARGV: seconds to hold the
+# number, the pair clock now, the hold for a recipient (pair tolerance + one interval).
+_HOLD = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local seconds, pnow, phold = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if seconds > 0 then
+  local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now + seconds)
+  redis.call('SET', KEYS[1], string.format('%.6f', tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+end
+for i = 2, #KEYS do
+  local tat = math.max(tonumber(redis.call('GET', KEYS[i]) or '0'), pnow + phold)
+  redis.call('SET', KEYS[i], string.format('%.6f', tat), 'EX', math.ceil(tat - pnow) + 1)
+end
+return 1
+"""
+
+
 class RedisLimiter:
     """The buckets in Redis, shared by every worker process and machine."""
 
@@ -259,6 +309,7 @@ class RedisLimiter:
         self._redis = redis.Redis.from_url(url)
         self._admit = self._redis.register_script(_ADMIT)
         self._consume = self._redis.register_script(_CONSUME)
+        self._hold = self._redis.register_script(_HOLD)
 
     @staticmethod
     def _number_key(number: str) -> str:
@@ -268,6 +319,11 @@ class RedisLimiter:
     def admit(
         self, number: str, recipients: Sequence[tuple[str, int]], limits: Limits
     ) -> Admission:
+        return self.admit_many([(number, recipients, limits)])[0]
+
+    def _admit_call(
+        self, number: str, recipients: Sequence[tuple[str, int]], limits: Limits
+    ) -> tuple[list[str], list[Any]]:
         base = self._number_key(number)
         keys = [base]
         index: dict[str, int] = {}
@@ -285,8 +341,27 @@ class RedisLimiter:
                 keys.append(f"{base}:to:{hashed}")
                 index[hashed] = len(keys)  # Lua's KEYS are 1-based
             args += [index[hashed], weight]
-        reply = self._call(keys, args)
-        return Admission([float(w) for w in reply[1:]])
+        return keys, args
+
+    def admit_many(
+        self, batches: Sequence[tuple[str, Sequence[tuple[str, int]], Limits]]
+    ) -> list[Admission]:
+        import redis
+
+        calls = [self._admit_call(*batch) for batch in batches]
+        try:
+            if len(calls) == 1:
+                replies = [self._admit(keys=calls[0][0], args=calls[0][1])]
+            else:
+                # One round trip for the whole batch's numbers; each script stays atomic.
+                pipe = self._redis.pipeline(transaction=False)
+                for keys, args in calls:
+                    self._admit(keys=keys, args=args, client=pipe)
+                replies = pipe.execute()
+        except redis.RedisError as exc:
+            # Nothing was sent: the sender queues the batch again.
+            raise ChannelError(f"rate limiter unavailable: {type(exc).__name__}") from exc
+        return [Admission([float(w) for w in list(reply)[1:]]) for reply in replies]
 
     def _call(self, keys: list[str], args: list[Any]) -> list[bytes]:
         import redis
@@ -308,6 +383,16 @@ class RedisLimiter:
     def consume(self, number: str, count: int, limits: Limits) -> None:
         if count > 0:
             self._consume(keys=[self._number_key(number)], args=[count, repr(limits.interval)])
+
+    def hold(self, number: str, seconds: float, recipients: Sequence[str], limits: Limits) -> None:
+        base = self._number_key(number)
+        keys = [base] + sorted({f"{base}:to:{recipient_key(r)}" for r in recipients})
+        args = [
+            repr(float(seconds)),
+            repr(clock.now().timestamp()),
+            repr(limits.pair_tolerance + limits.pair_interval),
+        ]
+        self._hold(keys=keys, args=args)
 
     def reset(self) -> None:
         for key in self._redis.scan_iter(f"{KEY_PREFIX}:*", count=1000):
@@ -350,25 +435,95 @@ def pace(
     recipient, `owners[j]` the message request j belongs to (a message may take several
     requests). Returns the requests to send now (their indexes) and the messages paced for
     later; the requests' moments come from `reserve_for` as they go."""
-    weights = [0] * len(recipients)
-    for owner in owners:
-        weights[owner] += 1
-    asked = [i for i, weight in enumerate(weights) if weight]
-    admission = limiter().admit(
-        config.phone_number_id,
-        [(recipients[i], weights[i]) for i in asked],
-        limits_for(config),
-    )
-    waits = zip(asked, admission.pair_waits, strict=True)
-    paced = {i: PacedError(wait) for i, wait in waits if wait > 0}
-    chosen = [j for j, owner in enumerate(owners) if owner not in paced]
-    return chosen, paced
+    return pace_many([(config, recipients, owners)])[0]
+
+
+def pace_many(
+    batches: Sequence[tuple[ChannelConfig, Sequence[str], Sequence[int]]],
+) -> list[tuple[list[int], dict[int, PacedError]]]:
+    """`pace` for several numbers' batches, admitted together."""
+    asked_per_batch, requests = [], []
+    for config, recipients, owners in batches:
+        weights = [0] * len(recipients)
+        for owner in owners:
+            weights[owner] += 1
+        asked = [i for i, weight in enumerate(weights) if weight]
+        asked_per_batch.append(asked)
+        requests.append(
+            (
+                config.phone_number_id,
+                [(recipients[i], weights[i]) for i in asked],
+                limits_for(config),
+            )
+        )
+    admissions = limiter().admit_many(requests) if requests else []
+    out = []
+    for (_config, _recipients, owners), asked, admission in zip(
+        batches, asked_per_batch, admissions, strict=True
+    ):
+        waits = zip(asked, admission.pair_waits, strict=True)
+        paced = {i: PacedError(wait) for i, wait in waits if wait > 0}
+        chosen = [j for j, owner in enumerate(owners) if owner not in paced]
+        out.append((chosen, paced))
+    return out
 
 
 def reserve_for(config: ChannelConfig) -> Callable[[int], list[float]]:
     """Moments to send the next `count` requests at, from the number's bucket."""
     number, limits = config.phone_number_id, limits_for(config)
     return lambda count: limiter().reserve(number, count, limits)
+
+
+class Pacer:
+    """Paces a synchronous sender (Twilio's client sends one request at a time) through a
+    shared bucket: `wait()` returns when the next request may leave. Moments are reserved a
+    few at a time, just in time; one found more than LATE_AFTER in the past (a slow request
+    before it) is given up for a new one, so a late sender never catches up in a burst."""
+
+    def __init__(
+        self,
+        bucket: str,
+        messages_per_second: float,
+        total: int,
+        *,
+        chunk: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._bucket = bucket
+        self._limits = Limits.for_rate(messages_per_second)
+        self._left = total
+        self._chunk = chunk
+        self._sleep = sleep
+        self._moments: list[float] = []
+
+    def wait(self) -> None:
+        if self._left <= 0:
+            raise RuntimeError("more requests than the pacer was made for")
+        while True:
+            if not self._moments:
+                count = min(self._chunk, self._left)
+                self._moments = limiter().reserve(self._bucket, count, self._limits)
+            delay = self._moments[0] - time.monotonic()
+            if delay > 0:
+                self._sleep(delay)
+                continue
+            if -delay > LATE_AFTER:
+                self._moments = []
+                continue
+            self._moments.pop(0)
+            self._left -= 1
+            return
+
+
+def slow_down(config: ChannelConfig, *, number: bool, recipients: Sequence[str] = ()) -> None:
+    """Meta's own signal that we went too fast (130429 for the number, 131056 for a man):
+    hold the number's bucket for THROUGHPUT_HOLD, and each man's for a pair interval, in
+    every process sharing the buckets. Our pacing should make these rare; when they come,
+    Meta counts differently from us, and backing off is what it asks."""
+    seconds = THROUGHPUT_HOLD if number else 0.0
+    if seconds <= 0 and not recipients:
+        return
+    limiter().hold(config.phone_number_id, seconds, list(recipients), limits_for(config))
 
 
 def inbound_count(channel: str, count: int) -> None:

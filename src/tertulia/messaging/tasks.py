@@ -12,7 +12,7 @@ from tertulia.core import clock
 from tertulia.messaging.models import Outbox
 from tertulia.messaging.router import ROUTED_SEND_LIMIT, message_route, outbox_send_routed
 from tertulia.messaging.scheduler import outbox_enqueue_due
-from tertulia.messaging.sender import outbox_recover_stale, outbox_send_batch
+from tertulia.messaging.sender import outbox_recover_stale, outbox_send_batches
 
 SEND_BATCHES_PER_TASK = 20
 # Rows claimed at a time: small enough that several workers share a burst (a relay's 49 sends
@@ -66,15 +66,12 @@ def schedule_due_task(now_iso: str | None = None) -> dict[str, int]:
 def send_outbox_task(now_iso: str | None = None) -> int:
     """Drain due Outbox rows in batches; hand what is left to a fresh task."""
     now = _when(now_iso)
-    sent = 0
-    for _ in range(SEND_BATCHES_PER_TASK):
-        report = outbox_send_batch(now=now, limit=SEND_BATCH)
-        sent += report.sent
-        if report.claimed == 0:
-            return sent
+    report, drained = outbox_send_batches(now=now, limit=SEND_BATCH, batches=SEND_BATCHES_PER_TASK)
+    if drained:
+        return report.sent
     if Outbox.objects.filter(status=Outbox.Status.QUEUED, due_at__lte=now).exists():
         send_outbox_task.enqueue(now.isoformat())
-    return sent
+    return report.sent
 
 
 @task(priority=person_waiting(), queue_name=person_waiting_queue())

@@ -177,15 +177,21 @@ def test_statuses_applied_before_the_sender_records_are_not_undone(
     """A fast worker may apply 'delivered' and 'read' before the sender has recorded the send;
     our reference ties them to the Message, and the sender's record does not move it back."""
     rows = day0()
-    original = wa_channel.WhatsAppChannel.send_many
+    original = wa_channel.WhatsAppChannel.send_start_all
 
-    def send_then_process_webhooks(self, outbounds):  # type: ignore[no-untyped-def]
-        results = original(self, outbounds)
-        replay(fake)
-        run_tasks()
-        return results
+    def send_then_process_webhooks(self, groups):  # type: ignore[no-untyped-def]
+        def then_process(finish):  # type: ignore[no-untyped-def]
+            def finish_then_process():  # type: ignore[no-untyped-def]
+                results = finish()
+                replay(fake)
+                run_tasks()
+                return results
 
-    monkeypatch.setattr(wa_channel.WhatsAppChannel, "send_many", send_then_process_webhooks)
+            return finish_then_process
+
+        return [then_process(finish) for finish in original(self, groups)]
+
+    monkeypatch.setattr(wa_channel.WhatsAppChannel, "send_start_all", send_then_process_webhooks)
     assert outbox_send_batch(now=T).sent == len(rows)
     out = Message.objects.filter(direction=Message.Direction.OUT)
     assert set(out.values_list("status", flat=True)) == {Message.Status.READ}

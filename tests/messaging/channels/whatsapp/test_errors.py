@@ -1,15 +1,14 @@
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
 
 from tertulia.messaging.channels.whatsapp.errors import (
     ERROR_TABLE,
+    TRANSPORT_RULES,
     Action,
     action_for,
-    backoff,
     render_markdown,
 )
 
@@ -56,15 +55,54 @@ def test_table_has_no_overlapping_rules() -> None:
             assert a.high < b.low or b.high < a.low, (a.label, b.label)
 
 
-def test_backoff_is_full_jitter_under_an_exponential_cap() -> None:
-    rng = random.Random(7)
-    for attempt in range(1, 12):
-        ceiling = min(60.0, 0.5 * 2 ** (attempt - 1))
-        samples = [backoff(attempt, base=0.5, cap=60.0, rng=rng) for _ in range(200)]
-        assert all(0.0 <= s <= ceiling for s in samples)
-        assert max(samples) > ceiling * 0.8  # spread over the whole interval
-    assert backoff(10_000, base=1, cap=5, rng=rng) <= 5
-    assert backoff(0, base=1, cap=5, rng=rng) <= 1
+# Issue 5's list, as the issue states it: code -> action.
+ISSUE_LIST = {
+    130429: Action.RETRY,
+    131056: Action.RETRY,
+    131000: Action.RETRY,
+    131016: Action.RETRY,
+    131047: Action.RESEND_AS_TEMPLATE,
+    131026: Action.UNDELIVERABLE,
+    131049: Action.UNDELIVERABLE,
+    131050: Action.UNDELIVERABLE,
+    131051: Action.UNDELIVERABLE,
+    131030: Action.UNDELIVERABLE,
+    368: Action.PAUSE_CHANNEL,
+    131048: Action.PAUSE_CHANNEL,
+    131031: Action.PAUSE_CHANNEL,
+    190: Action.PAUSE_CHANNEL,
+}
+
+
+def test_the_table_and_its_doc_hold_the_issues_list() -> None:
+    """Every code the issue names has its action, in the code and in the doc's table; 132xxx
+    template errors pause the channel; HTTP 429/5xx and timeouts retry; unknown codes fail."""
+    doc = DOC.read_text(encoding="utf-8")
+    for code, action in ISSUE_LIST.items():
+        assert action_for(code) is action, code
+        assert (
+            f"| {code} | " in doc
+            and f"`{action.value}`" in doc.split(f"| {code} | ")[1].split("\n")[0]
+        )
+    for code in (132000, 132001, 132005, 132007, 132012, 132015, 132016, 132999):
+        assert action_for(code) is Action.PAUSE_CHANNEL
+    assert "| 132xxx | Template error | `pause_channel` |" in doc
+    assert action_for(None, http_status=429) is Action.RETRY
+    assert all(action_for(None, http_status=s) is Action.RETRY for s in (500, 502, 503, 504))
+    assert action_for(None, transport_error=True) is Action.RETRY
+    assert action_for(999_999) is Action.FAIL_VISIBLY
+    assert action_for(None, http_status=400) is Action.FAIL_VISIBLY
+    failures = {failure: action for failure, action, _ in TRANSPORT_RULES}
+    assert failures["HTTP 429"] is failures["HTTP 5xx"] is Action.RETRY
+    assert failures["timeout / connection dropped"] is Action.RETRY
+    assert failures["any other code"] is Action.FAIL_VISIBLY
+    # The table adds only retryable throttling codes (4, 80007) to the issue's list.
+    extra = {
+        rule.low: rule.action
+        for rule in ERROR_TABLE
+        if rule.low == rule.high and rule.low not in ISSUE_LIST
+    }
+    assert extra == {4: Action.RETRY, 80007: Action.RETRY}
 
 
 def test_docs_table_agrees_with_the_code() -> None:

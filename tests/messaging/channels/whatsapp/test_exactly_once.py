@@ -21,7 +21,7 @@ from tertulia.cohorts.models import Cohort
 from tertulia.messaging import sender
 from tertulia.messaging.channels.whatsapp import channel as wa_channel
 from tertulia.messaging.channels.whatsapp.client import CloudAPIClient, CloudAPIError, text_payload
-from tertulia.messaging.channels.whatsapp.errors import Action, backoff
+from tertulia.messaging.channels.whatsapp.errors import Action
 from tertulia.messaging.channels.whatsapp.fake_server import FakeWhatsApp, run_fake_whatsapp
 from tertulia.messaging.channels.whatsapp.webhook import parse_envelope
 from tertulia.messaging.models import ChannelConfig, Message, Outbox
@@ -76,7 +76,7 @@ def test_faults_never_duplicate_or_lose_a_message(receiver: Receiver) -> None:
                             ):
                                 outcomes[reference] = "reconciled"
                                 break
-                        time.sleep(backoff(attempt, base=0.001, cap=0.01, rng=rng))
+                        time.sleep(rng.uniform(0.0005, min(0.01, 0.001 * 2**attempt)))
         assert fake.wait_idle()
     assert len(outcomes) == 150
     assert fake.log.duplicate_references() == {}

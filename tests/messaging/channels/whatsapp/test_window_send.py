@@ -14,9 +14,16 @@ from tertulia.cohorts.models import Cohort
 from tertulia.core import clock
 from tertulia.messaging.channels.whatsapp.reengagement import HOLD_LIMIT
 from tertulia.messaging.channels.whatsapp.templates import templates_load
-from tertulia.messaging.models import Message, Outbox
+from tertulia.messaging.models import Message, Outbox, WebhookEvent
 from tertulia.messaging.scheduler import outbox_enqueue_due
-from tertulia.messaging.sender import outbox_send_batch
+from tertulia.messaging.sender import (
+    LEASE,
+    _claim,
+    _load,
+    _messages_for,
+    outbox_recover_stale,
+    outbox_send_batch,
+)
 from tertulia.messaging.services import Inbound, message_record_inbound, service_message_queue
 from tests.conftest import lima
 
@@ -241,3 +248,75 @@ def test_a_refused_template_is_never_sent_again(
     assert message.payload["reengaged_after"] == {"code": 131047, "via": "status"}
     assert outbox_send_batch(now=T + dt.timedelta(hours=1)).claimed == 0
     assert sent_types(fake) == ["text", "template"]
+
+
+def test_a_crash_between_the_refusal_and_the_template_is_never_taken_for_a_send(
+    window_fake: Any, man: Any, replay: Any, run_tasks: Any, sim: Any
+) -> None:
+    """Meta accepted the day's first message, then failed it with 131047 by status: its row
+    is queued again to go as the template. A sender claims it and dies before the template
+    leaves. Recovery must not take the refused send's (superseded) id for the template's:
+    the row goes back to the queue and the template goes once."""
+    fake = window_fake()  # refuses by failed status webhook, after accepting
+    message_record_inbound(
+        Inbound(channel=CHANNEL, address=PHONE, provider_id="wamid.x", received_at=T, text="hola")
+    )
+    outbox_enqueue_due(now=T)
+    assert outbox_send_batch(now=T).sent == 3
+    replay(fake)
+    run_tasks()
+    first = Message.objects.get(pk=int(fake.log.entries()[0].reference))
+    assert first.provider_id.startswith("superseded:")
+    assert first.outbox.status == Outbox.Status.QUEUED
+
+    # A sender claims the rows and writes nothing more: it died before sending.
+    claimed = _claim(500, T)
+    _load(claimed)
+    _messages_for(claimed, T)
+    assert first.outbox_id in {r.id for r in claimed}
+    # Webhooks keep arriving after the claim (the pipeline works), none for a template.
+    WebhookEvent.objects.create(
+        channel=CHANNEL, body="{}", received_at=T + dt.timedelta(minutes=1), processed_at=T
+    )
+    later = T + LEASE + dt.timedelta(minutes=1)
+    outbox_recover_stale(now=later)
+    first.refresh_from_db()
+    assert first.outbox.status == Outbox.Status.QUEUED, "never 'sent' on a superseded id"
+    assert first.status != Message.Status.SENT
+    assert len(fake.log) == 3
+
+    report = outbox_send_batch(now=later)
+    assert report.sent == 1
+    assert [e.type for e in fake.log.entries()] == ["text", "audio", "interactive", "template"]
+    replay(fake)
+    run_tasks()
+    first.refresh_from_db()
+    assert first.provider_id == fake.log.entries()[3].message_id
+    assert first.outbox.status == Outbox.Status.SENT
+    assert outbox_send_batch(now=later + dt.timedelta(minutes=5)).sent == 0
+    assert len(fake.log) == 4
+
+
+def test_without_webhooks_since_the_claim_the_row_fails_visibly_not_sent(
+    window_fake: Any, man: Any, replay: Any, run_tasks: Any, sim: Any
+) -> None:
+    """The same crash, and nothing has come from Meta since: recovery cannot tell whether the
+    template left, so the row fails where staff see it; it is never marked sent."""
+    fake = window_fake()
+    message_record_inbound(
+        Inbound(channel=CHANNEL, address=PHONE, provider_id="wamid.x", received_at=T, text="hola")
+    )
+    outbox_enqueue_due(now=T)
+    outbox_send_batch(now=T)
+    replay(fake)
+    run_tasks()
+    claimed_at = T + dt.timedelta(minutes=2)
+    claimed = _claim(500, claimed_at)
+    _load(claimed)
+    _messages_for(claimed, claimed_at)
+    outbox_recover_stale(now=claimed_at + LEASE + dt.timedelta(minutes=1))
+    first = Message.objects.get(pk=int(fake.log.entries()[0].reference))
+    first.refresh_from_db()
+    assert first.outbox.status == Outbox.Status.FAILED
+    assert first.outbox.error.startswith("may have been sent")
+    assert first.status == Message.Status.FAILED

@@ -28,6 +28,7 @@ class TwilioConfigForm(forms.ModelForm):
             "messaging_service_sid",
             "base_url",
             "public_url",
+            "messages_per_second",
             "paused",
             "paused_reason",
         )

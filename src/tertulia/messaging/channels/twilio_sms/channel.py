@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from tertulia.messaging.channel import ChannelError, Outbound, SendResult, batch_channel
 from tertulia.messaging.models import Message, TwilioConfig
+from tertulia.messaging.ratelimit import Pacer
 
 from ..whatsapp.errors import Action
 from .client import TwilioSMSClient, TwilioSMSError
@@ -99,6 +100,11 @@ def client_for(config: TwilioConfig) -> TwilioSMSClient:
         return client
 
 
+def rate_bucket(config: TwilioConfig) -> str:
+    """The shared rate bucket of a Twilio sender: its messaging service, else its number."""
+    return f"twilio:{config.account_sid}:{config.messaging_service_sid or config.from_number}"
+
+
 def status_callback_url(config: TwilioConfig, message_id: int) -> str | None:
     if not config.public_url:
         return None
@@ -139,27 +145,33 @@ class TwilioSMSChannel:
         if config.paused:
             return [ChannelError(f"channel {config.channel} is paused")] * len(outbounds)
         client = client_for(config)
-        results: list[SendResult | ChannelError] = []
-        by_segments: dict[int | None, list[int]] = defaultdict(list)
-        for outbound in outbounds:
+        results: list[SendResult | ChannelError | None] = [None] * len(outbounds)
+        texts: dict[int, str] = {}
+        for index, outbound in enumerate(outbounds):
             text = sms_text(outbound)
             if not text.strip():
-                results.append(
-                    ChannelError(
-                        f"an SMS cannot carry {outbound.kind} without a caption", permanent=True
-                    )
+                results[index] = ChannelError(
+                    f"an SMS cannot carry {outbound.kind} without a caption", permanent=True
                 )
-                continue
-            if len(text) > BODY_LIMIT:
-                results.append(
-                    ChannelError(
-                        f"text of {len(text)} characters; an SMS takes at most {BODY_LIMIT}",
-                        permanent=True,
-                    )
+            elif len(text) > BODY_LIMIT:
+                results[index] = ChannelError(
+                    f"text of {len(text)} characters; an SMS takes at most {BODY_LIMIT}",
+                    permanent=True,
                 )
-                continue
+            else:
+                texts[index] = text
+        # The sender's rate, shared with every process sending on it (ratelimit.py).
+        pacer = Pacer(rate_bucket(config), config.messages_per_second, len(texts))
+        by_segments: dict[int | None, list[int]] = defaultdict(list)
+        for index, text in texts.items():
+            outbound = outbounds[index]
             if config.paused:  # paused by an earlier message of this batch
-                results.append(ChannelError(f"channel {config.channel} is paused"))
+                results[index] = ChannelError(f"channel {config.channel} is paused")
+                continue
+            try:
+                pacer.wait()
+            except ChannelError as exc:  # the shared limiter is unreachable: nothing left
+                results[index] = exc
                 continue
             try:
                 sent = client.send(
@@ -168,18 +180,18 @@ class TwilioSMSChannel:
                     status_callback=status_callback_url(config, outbound.message_id),
                 )
             except TwilioSMSError as exc:
-                results.append(error_for(exc, config))
+                results[index] = error_for(exc, config)
                 if exc.action is Action.PAUSE_CHANNEL:
                     config.paused = True
                 continue
-            results.append(SendResult(provider_id=sent.sid))
+            results[index] = SendResult(provider_id=sent.sid)
             by_segments[sent.num_segments].append(outbound.message_id)
         # The sender writes the provider ids; the segments and pricing are ours to record.
         for segments, ids in by_segments.items():
             Message.objects.filter(pk__in=ids).update(
                 segments=segments, pricing_category=PRICING_CATEGORY, billable=True
             )
-        return results
+        return [r if r is not None else ChannelError("not sent") for r in results]
 
     def reconcile(self, message_id: int) -> str | None:
         """Twilio keeps no reference of ours, but its status callback URL carries our Message

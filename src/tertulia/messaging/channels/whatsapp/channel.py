@@ -19,15 +19,29 @@ import logging
 import tempfile
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.utils import timezone
 
 from tertulia.core import clock
-from tertulia.messaging.channel import ChannelError, Outbound, SendResult, batch_channel
+from tertulia.messaging.channel import (
+    ChannelError,
+    Finish,
+    Outbound,
+    SendResult,
+    batch_channel,
+    provider_confirmed,
+)
 from tertulia.messaging.models import ChannelConfig, MediaUpload, Message, WebhookEvent
-from tertulia.messaging.ratelimit import LATE_AFTER, PacedError, pace, reserve_for
+from tertulia.messaging.ratelimit import (
+    LATE_AFTER,
+    PacedError,
+    pace_many,
+    reserve_for,
+    slow_down,
+)
 
 from . import reengagement
 from .client import (
@@ -37,6 +51,7 @@ from .client import (
     MissedSlot,
     PayloadError,
     buttons_payload,
+    close_sessions,
     media_payload,
     text_payload,
 )
@@ -68,10 +83,28 @@ def channel_name(channel: str) -> str:
 
 
 def config_for(channel: str) -> ChannelConfig:
-    config = ChannelConfig.objects.filter(name=channel_name(channel)).first()
+    # The secrets are decrypted only when read (a new client needs the token).
+    config = (
+        ChannelConfig.objects.filter(name=channel_name(channel))
+        .defer("access_token", "app_secret", "verify_token")
+        .first()
+    )
     if config is None:
         raise ChannelError(f"no WhatsApp channel is configured for '{channel}'", permanent=True)
     return config
+
+
+def configs_for(channels: set[str]) -> dict[str, ChannelConfig]:
+    """The configurations of several WhatsApp channels in one query, by channel."""
+    names = {channel_name(c): c for c in channels}
+    found = ChannelConfig.objects.filter(name__in=names).defer(
+        "access_token", "app_secret", "verify_token"
+    )
+    return {names[config.name]: config for config in found}
+
+
+def _failing(results: list[SendResult | ChannelError]) -> Finish:
+    return lambda: list(results)
 
 
 def channel_pause(config: ChannelConfig, reason: str) -> None:
@@ -91,8 +124,16 @@ _clients_lock = threading.Lock()
 
 
 def client_for(config: ChannelConfig) -> CloudAPIClient:
-    token_hash = hashlib.sha256(config.access_token.encode()).hexdigest()
-    key = (config.name, config.phone_number_id, config.base_url, config.api_version, token_hash)
+    """The process's client for a channel, reused across batches; a new one when the channel's
+    settings changed (a new token is saved, so `updated_at` moves). The token is read only
+    when a client is built."""
+    key = (
+        config.name,
+        config.phone_number_id,
+        config.base_url,
+        config.api_version,
+        config.updated_at.isoformat() if config.updated_at else "",
+    )
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
@@ -115,6 +156,7 @@ def clients_close() -> None:
             _clients.popitem()[1].close()
     with _reuploaded_lock:
         _reuploaded.clear()
+    close_sessions()
 
 
 # -- media ---------------------------------------------------------------------------------------
@@ -285,78 +327,157 @@ def error_for(error: CloudAPIError, config: ChannelConfig) -> ChannelError:
     return ChannelError(str(error), code=code, permanent=True)
 
 
+# Meta's answers that mean "above a limit": the number's throughput, or one man's pair limit.
+THROUGHPUT = "130429"
+PAIR_LIMIT = "131056"
+
+
+def slow_down_on_refusals(
+    config: ChannelConfig,
+    outbounds: Sequence[Outbound],
+    results: Sequence[SendResult | ChannelError],
+) -> None:
+    """Feed Meta's own rate-limit answers back into the buckets (ratelimit.slow_down): a
+    130429 pauses the whole number for a moment, a 131056 makes that man wait a pair interval.
+    The messages themselves are retried with the sender's backoff."""
+    codes = [r.code if isinstance(r, ChannelError) else "" for r in results]
+    if THROUGHPUT not in codes and PAIR_LIMIT not in codes:
+        return
+    pair = [o.to for o, code in zip(outbounds, codes, strict=True) if code == PAIR_LIMIT]
+    try:
+        slow_down(config, number=THROUGHPUT in codes, recipients=pair)
+    except Exception:  # noqa: BLE001 - the results stand; the next batch paces as before
+        logger.warning("could not slow %s down after Meta's rate-limit answer", config.channel)
+
+
+@dataclass
+class _Batch:
+    """One number's share of a sender batch, between deciding and sending."""
+
+    outbounds: Sequence[Outbound]
+    config: ChannelConfig
+    client: CloudAPIClient
+    plans: list[reengagement.Plan]
+    now: dt.datetime
+    results: list[SendResult | ChannelError | None]
+    flat: list[dict[str, Any]] = field(default_factory=list)
+    owners: list[int] = field(default_factory=list)
+
+
 class WhatsAppChannel:
     kind = KIND
 
     def send_many(self, outbounds: Sequence[Outbound]) -> list[SendResult | ChannelError]:
-        if not outbounds:
-            return []
-        config = config_for(batch_channel(outbounds, "WhatsApp"))
-        if config.paused:
-            return [ChannelError(f"channel {config.channel} is paused")] * len(outbounds)
+        return self.send_start(outbounds)()
+
+    def send_start(self, outbounds: Sequence[Outbound]) -> Finish:
+        return self.send_start_all([outbounds])[0]
+
+    def send_start_all(self, groups: Sequence[Sequence[Outbound]]) -> list[Finish]:
+        """Decide and start several numbers' batches (one group per configured channel); each
+        returned function waits for its group's requests and gives each message's result.
+        The channels' settings come in one query and the rate limiter admits every group in
+        one round trip; the requests leave in the background (the process's event loop), all
+        numbers at once."""
+        names = {batch_channel(group, "WhatsApp") for group in groups if group}
+        configs = configs_for(names)
+        finishes: list[Finish | None] = [None] * len(groups)
+        batches: list[tuple[int, _Batch]] = []
+        for position, group in enumerate(groups):
+            if not group:
+                finishes[position] = list
+                continue
+            name = batch_channel(group, "WhatsApp")
+            config = configs.get(name)
+            if config is None:
+                missing = f"no WhatsApp channel is configured for '{name}'"
+                finishes[position] = _failing([ChannelError(missing, permanent=True)] * len(group))
+                continue
+            if config.paused:
+                paused = ChannelError(f"channel {config.channel} is paused")
+                finishes[position] = _failing([paused] * len(group))
+                continue
+            batches.append((position, self._prepare(group, config)))
+        # The number's throughput and each man's pair limit (ratelimit.py): some messages
+        # wait for a later batch, the rest leave at their moment.
+        try:
+            admitted = pace_many(
+                [(b.config, [o.to for o in b.outbounds], b.owners) for _, b in batches]
+            )
+        except ChannelError as exc:
+            for position, batch in batches:
+                finishes[position] = _failing([r if r is not None else exc for r in batch.results])
+            return [f for f in finishes if f is not None]
+        for (position, batch), (chosen, paced) in zip(batches, admitted, strict=True):
+            finishes[position] = self._launch(batch, chosen, paced)
+        return [f for f in finishes if f is not None]
+
+    def _prepare(self, outbounds: Sequence[Outbound], config: ChannelConfig) -> _Batch:
+        """Each message's plan (his 24-hour window) and Cloud API payloads."""
         client = client_for(config)
         now = clock.now()
         # His 24-hour window: free-form inside it, a template (or a wait) outside it.
         plans = reengagement.plans_for(outbounds, config, now)
-
-        results: list[SendResult | ChannelError | None] = [None] * len(outbounds)
-        flat: list[dict[str, Any]] = []
-        owners: list[int] = []
+        batch = _Batch(outbounds, config, client, plans, now, [None] * len(outbounds))
         for index, outbound in enumerate(outbounds):
             plan = plans[index]
             if not plan.free_form:
                 held = reengagement.not_free_form(plan, now, config.channel)
                 if held is not None:
-                    results[index] = held
+                    batch.results[index] = held
                     continue
-                flat.append(plan.template_payload(outbound, recipient(outbound.to)))
-                owners.append(index)
+                batch.flat.append(plan.template_payload(outbound, recipient(outbound.to)))
+                batch.owners.append(index)
                 continue
             try:
                 payloads = payloads_for(outbound, config, client)
             except PayloadError as exc:
-                results[index] = ChannelError(f"invalid message: {exc}", permanent=True)
+                batch.results[index] = ChannelError(f"invalid message: {exc}", permanent=True)
                 continue
             except CloudAPIError as exc:  # the media upload failed
-                results[index] = error_for(exc, config)
+                batch.results[index] = error_for(exc, config)
                 continue
             except OSError as exc:
-                results[index] = ChannelError(
+                batch.results[index] = ChannelError(
                     f"media file unreadable: {type(exc).__name__}", permanent=True
                 )
                 continue
-            flat.extend(payloads)
-            owners.extend([index] * len(payloads))
+            batch.flat.extend(payloads)
+            batch.owners.extend([index] * len(payloads))
+        return batch
 
-        # The number's throughput and each man's pair limit (ratelimit.py): some messages
-        # wait for a later batch, the rest leave at their moment.
-        chosen, paced = pace(config, [o.to for o in outbounds], owners)
+    def _launch(self, batch: _Batch, chosen: list[int], paced: dict[int, PacedError]) -> Finish:
+        config, client, results = batch.config, batch.client, batch.results
         for index, error in paced.items():
             results[index] = error
-        flat, owners = [flat[j] for j in chosen], [owners[j] for j in chosen]
-        sent = (
-            client.send_many(flat, reserve=reserve_for(config), late_after=LATE_AFTER)
-            if flat
-            else []
-        )
-        parts: dict[int, list[CloudSendResult | CloudAPIError]] = {}
-        for owner, result in zip(owners, sent, strict=True):
-            parts.setdefault(owner, []).append(result)
-        for index, outcomes in parts.items():
-            results[index] = self._outcome(outcomes, config)
-        final = [r if r is not None else ChannelError("not sent") for r in results]
-        self._relay_media_again(outbounds, final, config, client)
-        # Meta said 131047 (window closed) at once: its template goes instead, once.
-        reengagement.resend_refused(
-            outbounds,
-            plans,
-            final,
-            to=lambda o: recipient(o.to),
-            send=client.send_many,
-            outcome=lambda sent: self._outcome([sent], config),
-            now=now,
-        )
-        return final
+        flat = [batch.flat[j] for j in chosen]
+        owners = [batch.owners[j] for j in chosen]
+        future = client.send_many_start(flat, reserve=reserve_for(config), late_after=LATE_AFTER)
+
+        def finish() -> list[SendResult | ChannelError]:
+            sent = future.result()
+            parts: dict[int, list[CloudSendResult | CloudAPIError]] = {}
+            for owner, result in zip(owners, sent, strict=True):
+                parts.setdefault(owner, []).append(result)
+            for index, outcomes in parts.items():
+                results[index] = self._outcome(outcomes, config)
+            final = [r if r is not None else ChannelError("not sent") for r in results]
+            self._relay_media_again(batch.outbounds, final, config, client)
+            # Meta said it was above a limit: slow the number, or that man, down (ratelimit).
+            slow_down_on_refusals(config, batch.outbounds, final)
+            # Meta said 131047 (window closed) at once: its template goes instead, once.
+            reengagement.resend_refused(
+                batch.outbounds,
+                batch.plans,
+                final,
+                to=lambda o: recipient(o.to),
+                send=client.send_many,
+                outcome=lambda sent: self._outcome([sent], config),
+                now=batch.now,
+            )
+            return final
+
+        return finish
 
     def _relay_media_again(
         self,
@@ -420,19 +541,23 @@ class WhatsAppChannel:
     def reconcile(self, message_id: int) -> str | None:
         """After a crash or a maybe-accepted send: Meta echoes our reference in a status
         webhook for every message it accepts. Process what has arrived; a provider id found
-        means it went out. None (it did not) only when webhooks did arrive after the send, so
-        the pipeline works; otherwise we cannot tell and say so."""
+        means it went out. None (it did not) only when webhooks did arrive after the send was
+        claimed, so the pipeline works; otherwise we cannot tell and say so.
+
+        A superseded id (the send Meta refused with 131047, before the template went) is not
+        an answer: only the new send's own id is."""
         from .processing import webhook_events_process_pending
 
-        message = Message.objects.filter(pk=message_id).first()
+        message = Message.objects.filter(pk=message_id).select_related("outbox").first()
         if message is None:
             return None
         webhook_events_process_pending(channel=message.channel)
         message.refresh_from_db(fields=["provider_id"])
-        if message.provider_id:
+        if provider_confirmed(message.provider_id):
             return message.provider_id
-        if WebhookEvent.objects.filter(
-            channel=message.channel, received_at__gt=message.created_at
-        ).exists():
+        since = message.created_at
+        if message.outbox is not None and message.outbox.claimed_at is not None:
+            since = max(since, message.outbox.claimed_at)
+        if WebhookEvent.objects.filter(channel=message.channel, received_at__gt=since).exists():
             return None
         raise ChannelError("no webhook since the send: cannot tell whether Meta accepted it")

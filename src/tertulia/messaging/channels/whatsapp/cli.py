@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from ..twilio_sms.cli import add_twilio
 from .fake_server import FakeConfig, FakeWhatsApp
 
 
@@ -21,7 +22,14 @@ from .fake_server import FakeConfig, FakeWhatsApp
 @click.option("--webhook-url", default=None, help="Where to post signed webhooks.")
 @click.option("--app-secret", default=FakeConfig.app_secret, show_default=True)
 @click.option("--token", default=FakeConfig.token, show_default=True, help="Bearer token.")
-@click.option("--phone-number-id", default=FakeConfig.phone_number_id, show_default=True)
+@click.option(
+    "--phone-number-id",
+    "phone_number_ids",
+    multiple=True,
+    default=[FakeConfig.phone_number_id],
+    show_default=True,
+    help="A business number's id; repeat it for a fake with several numbers.",
+)
 @click.option("--display-phone-number", default=FakeConfig.display_phone_number)
 @click.option("--waba-id", default=FakeConfig.waba_id)
 @click.option("--latency-ms", default=0.0, type=float, show_default=True)
@@ -62,7 +70,7 @@ def fake_whatsapp(
     webhook_url: str | None,
     app_secret: str,
     token: str,
-    phone_number_id: str,
+    phone_number_ids: tuple[str, ...],
     display_phone_number: str,
     waba_id: str,
     latency_ms: float,
@@ -90,7 +98,8 @@ def fake_whatsapp(
     config = FakeConfig(
         token=token,
         app_secret=app_secret,
-        phone_number_id=phone_number_id,
+        phone_number_id=phone_number_ids[0],
+        other_phone_number_ids=tuple(phone_number_ids[1:]),
         display_phone_number=display_phone_number,
         waba_id=waba_id,
         webhook_url=webhook_url,
@@ -218,19 +227,29 @@ def add_whatsapp(
     click.echo(f"webhook: /webhooks/whatsapp/{name}/")
 
 
+channel.add_command(add_twilio)
+
+
 @channel.command("list")
 def list_channels() -> None:
-    """List the configured WhatsApp channels (never their secrets)."""
+    """List the configured WhatsApp and Twilio SMS channels (never their secrets)."""
     from tertulia.cli import setup_django
 
     setup_django(migrate=True)
-    from tertulia.messaging.models import ChannelConfig
+    from tertulia.messaging.models import ChannelConfig, TwilioConfig
 
     for config in ChannelConfig.objects.order_by("name"):
         state = f"paused: {config.paused_reason}" if config.paused else "active"
         click.echo(
             f"whatsapp:{config.name}  phone_number_id={config.phone_number_id}  "
             f"{config.messages_per_second} msg/s  {state}"
+        )
+    for sms in TwilioConfig.objects.order_by("name"):
+        state = f"paused: {sms.paused_reason}" if sms.paused else "active"
+        sender = sms.messaging_service_sid or sms.from_number
+        click.echo(
+            f"twilio:{sms.name}  account={sms.account_sid}  sender={sender}  "
+            f"{sms.messages_per_second} msg/s  {state}"
         )
 
 

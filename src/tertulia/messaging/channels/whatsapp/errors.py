@@ -14,16 +14,16 @@ when the two disagree. Regenerate with::
 from __future__ import annotations
 
 import enum
-import random
 from dataclasses import dataclass
 
 
 class Action(enum.StrEnum):
     """What the sender does with a message whose send failed."""
 
-    # Try the same request again later, with exponential backoff and jitter, within the rate
-    # limit. If the failure left the request possibly accepted (see CloudAPIError.maybe_accepted)
-    # the sender must reconcile first instead of sending a second copy.
+    # Try the same request again later, with exponential backoff and jitter
+    # (sender.retry_delay), within the rate limit. If the failure left the request possibly
+    # accepted (see CloudAPIError.maybe_accepted) the sender must reconcile first instead of
+    # sending a second copy.
     RETRY = "retry"
     # The 24-hour customer-service window is closed: send the day's template instead, once.
     RESEND_AS_TEMPLATE = "resend_as_template"
@@ -138,24 +138,6 @@ def action_for(
     return Action.FAIL_VISIBLY
 
 
-def backoff(
-    attempt: int,
-    base: float = 1.0,
-    cap: float = 300.0,
-    rng: random.Random | None = None,
-) -> float:
-    """Seconds to wait before retry number `attempt` (1 for the first retry).
-
-    "Full jitter": a uniform draw in [0, min(cap, base * 2**(attempt-1))]. Spreading retries
-    over the whole interval keeps many workers that failed together (a 130429 burst) from
-    retrying together and failing together again.
-    """
-    attempt = max(1, attempt)
-    # Cap the exponent too, so a very large attempt number cannot overflow a float.
-    ceiling = min(cap, base * (2 ** min(attempt - 1, 62)))
-    return (rng or random).uniform(0.0, ceiling)
-
-
 def render_markdown() -> str:
     """The table as Markdown, exactly as `docs/whatsapp-errors.md` holds it."""
     lines = [
@@ -170,8 +152,10 @@ def render_markdown() -> str:
         "",
         "| Action | Meaning |",
         "|---|---|",
-        "| `retry` | Send the same request again after exponential backoff with full jitter, "
-        "within the rate limit. |",
+        "| `retry` | Send the same request again after an exponential backoff with jitter "
+        "(the sender's `retry_delay`: 15–30 s, then 30–60 s, ...), within the rate limit; "
+        "130429 also holds the number's bucket for a second and 131056 the man's for a pair "
+        "interval (`ratelimit.slow_down`). |",
         "| `resend_as_template` | The 24-hour window is closed: send the message's template "
         "instead, once (see below). |",
         "| `undeliverable` | Mark the message undeliverable to this person; no retry. |",

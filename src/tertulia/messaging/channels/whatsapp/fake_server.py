@@ -166,6 +166,9 @@ class FakeConfig:
     token: str = "fake-token"  # noqa: S105 - the fake's own, never a real credential
     app_secret: str = "fake-app-secret"  # noqa: S105
     phone_number_id: str = "100000000000001"
+    # More business numbers on the same fake (a program spreads its cohorts over several):
+    # each is accepted, logged under its own id and rate-limited on its own.
+    other_phone_number_ids: tuple[str, ...] = ()
     display_phone_number: str = "51900000001"
     waba_id: str = "200000000000001"
     # Where signed webhooks go; None disables them.
@@ -529,7 +532,9 @@ class FakeWhatsApp:
         self._forced_lock = threading.Lock()
         self._token_expired = False
         self._last_inbound: dict[str, float] = {}
-        self._recent: collections.deque[float] = collections.deque()
+        self._recent: dict[str, collections.deque[float]] = collections.defaultdict(
+            collections.deque
+        )
         self._recent_pair: dict[str, collections.deque[float]] = collections.defaultdict(
             collections.deque
         )
@@ -730,7 +735,9 @@ class FakeWhatsApp:
             )
 
     def _check_phone(self, phone_id: str) -> None:
-        if phone_id != self.config.phone_number_id:
+        if phone_id != self.config.phone_number_id and (
+            phone_id not in self.config.other_phone_number_ids
+        ):
             raise GraphError(
                 100,
                 f"Unsupported post request. Object with ID '{phone_id}' does not exist, cannot be "
@@ -767,14 +774,15 @@ class FakeWhatsApp:
             draw -= rate
         return None
 
-    def _check_rates(self, to: str) -> None:
+    def _check_rates(self, to: str, phone_id: str = "") -> None:
         now = time.monotonic()
         if self.config.mps_limit is not None:
-            while self._recent and now - self._recent[0] >= 1.0:
-                self._recent.popleft()
-            if len(self._recent) >= self.config.mps_limit:
+            recent_sends = self._recent[phone_id or self.config.phone_number_id]
+            while recent_sends and now - recent_sends[0] >= 1.0:
+                recent_sends.popleft()
+            if len(recent_sends) >= self.config.mps_limit:
                 raise GraphError(130429)
-            self._recent.append(now)
+            recent_sends.append(now)
         if self.config.pair_limit is not None:
             burst, seconds = self.config.pair_limit
             recent = self._recent_pair[to]
@@ -835,7 +843,7 @@ class FakeWhatsApp:
                     asynchronous_error = error
             to = payload.get("to") or payload.get("recipient")
             to_key = normalize_phone(to) if payload.get("to") else to
-            self._check_rates(to_key)
+            self._check_rates(to_key, request.match_info["phone_id"])
             kind = payload.get("type", "text")
             if self.config.strict_media and kind in MEDIA_TYPES:
                 media_id = payload[kind].get("id")
@@ -857,7 +865,7 @@ class FakeWhatsApp:
         entry = AcceptedMessage(
             seq=next(self._seq),
             message_id=message_id,
-            phone_number_id=self.config.phone_number_id,
+            phone_number_id=request.match_info["phone_id"],
             to=to_key,
             type=kind,
             body_sha256=body_hash(payload),

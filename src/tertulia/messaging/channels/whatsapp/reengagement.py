@@ -25,6 +25,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Min
 
+from tertulia.messaging.channel import SUPERSEDED as CHANNEL_SUPERSEDED
 from tertulia.messaging.channel import ChannelError, Outbound, SendResult
 from tertulia.messaging.models import ChannelConfig, Message, MessageTemplate, Outbox
 from tertulia.messaging.window import SERVICE_WINDOW, participants_in_window, window_closes_at
@@ -39,20 +40,29 @@ HOLD_RECHECK = dt.timedelta(minutes=30)
 HOLD_LIMIT = dt.timedelta(hours=23)
 HELD = "window closed"  # how a held row's Outbox.error starts
 # A Message sent again after a 131047 by status keeps the refused send's id under this prefix,
-# so that late or repeated statuses of the refused send change nothing.
-SUPERSEDED = "superseded:"
+# so that late or repeated statuses of the refused send change nothing (and so that crash
+# recovery does not take it for the new send's: messaging.channel.provider_confirmed).
+SUPERSEDED = CHANNEL_SUPERSEDED
 
 
 @dataclass
 class Plan:
-    """How one outbound goes, decided before the batch is sent."""
+    """How one outbound goes, decided before the batch is sent. Without the window (a load
+    test's channel) its Message is read only if Meta answers 131047 after all."""
 
-    message: Message
+    message_id: int
     free_form: bool
+    loaded: Message | None = None
     template: MessageTemplate | None = None
     values: dict[str, str] | None = None
     missing_template: str = ""  # a service message named a template the registry lacks
     as_template: bool = False  # this send is the template
+
+    @property
+    def message(self) -> Message:
+        if self.loaded is None:
+            self.loaded = Message.objects.get(pk=self.message_id)
+        return self.loaded
 
     def template_payload(self, outbound: Outbound, to: str) -> dict[str, Any]:
         assert self.template is not None
@@ -64,7 +74,7 @@ class Plan:
 def plans_for(outbounds: Sequence[Outbound], config: ChannelConfig, now: dt.datetime) -> list[Plan]:
     """One Plan per outbound, with a handful of queries for the whole batch."""
     if not config.service_window:
-        return [Plan(message=Message(pk=o.message_id), free_form=True) for o in outbounds]
+        return [Plan(message_id=o.message_id, free_form=True) for o in outbounds]
     messages = {
         m.pk: m
         for m in Message.objects.filter(pk__in=[o.message_id for o in outbounds]).select_related(
@@ -96,7 +106,7 @@ def _plan(
 ) -> Plan:
     free_form = message.participant_id in open_now and not _closed_by_meta(message)
     # The template is found even inside the window: Meta may disagree (131047).
-    plan = Plan(message=message, free_form=free_form)
+    plan = Plan(message_id=message.pk, free_form=free_form, loaded=message)
     step = message.outbox.step if message.outbox else None
     curriculum = message.enrollment.cohort.curriculum if message.enrollment else None
     day: Day | None = None
