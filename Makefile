@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/demo.py
 	$(BIN)/python bench/trial.py
 	$(BIN)/python bench/safety.py
+	$(BIN)/python bench/recruit_demo.py --men 200
 	# The WhatsApp benchmarks need PostgreSQL and Redis (REDIS_URL, default db 0).
 	$(BIN)/python bench/outbound.py --redis-url $${REDIS_URL:-redis://127.0.0.1:6379/0}
 	$(BIN)/python bench/inbound.py --redis-url $${REDIS_URL:-redis://127.0.0.1:6379/0}
