@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -28,6 +29,19 @@ SUBCOMMANDS = {
     "prices": "tertulia.dashboard.prices_cli:prices",
     "randomization": "tertulia.randomization.cli:randomization",
 }
+
+
+def config_save(config: Any) -> None:
+    """Validate a channel's configuration and save it, or stop with the problems as a usage
+    error. The messages name fields and rules, never a secret's value."""
+    from django.core.exceptions import ValidationError
+
+    try:
+        config.full_clean()
+    except ValidationError as exc:
+        problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        raise click.UsageError(problems) from None
+    config.save()
 
 
 def setup_django(*, migrate: bool = False) -> None:

@@ -324,7 +324,7 @@ def _run(
 
     from tertulia.core import clock
     from tertulia.messaging.channels.whatsapp.channel import clients_close
-    from tertulia.messaging.channels.whatsapp.demo import _django_server
+    from tertulia.messaging.channels.whatsapp.demo import demo_channel_config, django_server
     from tertulia.messaging.channels.whatsapp.fake_server import run_fake_whatsapp
     from tertulia.messaging.models import ChannelConfig
     from tertulia.programs.services import curriculum_import
@@ -389,18 +389,8 @@ def _run(
     # processing, routing and sending services in rounds (_work_round) instead of one queued
     # task per webhook, message and send, which cost more than the work itself.
     with override_settings(TERTULIA_TRIAL=trial.name, TASKS={"default": {"BACKEND": DUMMY_TASKS}}):
-        with _django_server() as site:
-            channel, _ = ChannelConfig.objects.update_or_create(
-                name=CHANNEL,
-                defaults={
-                    "access_token": DEMO_TOKEN,
-                    "app_secret": DEMO_SECRET,
-                    "verify_token": "demo",
-                    "service_window": True,
-                    "paused": False,
-                    "paused_reason": "",
-                },
-            )
+        with django_server() as site:
+            channel = demo_channel_config(CHANNEL, token=DEMO_TOKEN, app_secret=DEMO_SECRET)
             with run_fake_whatsapp(
                 token=DEMO_TOKEN,
                 app_secret=DEMO_SECRET,

@@ -45,10 +45,9 @@ def add_twilio(
     messages_per_second: int,
 ) -> None:
     """Add (or update) the Twilio SMS channel NAME; cohorts use it as twilio:NAME."""
-    from tertulia.cli import setup_django
+    from tertulia.cli import config_save, setup_django
 
     setup_django(migrate=True)
-    from django.core.exceptions import ValidationError
 
     from tertulia.messaging.models import TwilioConfig
 
@@ -63,13 +62,7 @@ def add_twilio(
     config.base_url = base_url
     config.public_url = public_url
     config.messages_per_second = messages_per_second
-    try:
-        config.full_clean()
-    except ValidationError as exc:
-        # The messages name fields and rules, never the token's value.
-        problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-        raise click.UsageError(problems) from None
-    config.save()
+    config_save(config)
     sender = messaging_service_sid or from_number
     click.echo(f"{'added' if created else 'updated'} channel twilio:{name} (sender {sender})")
     click.echo(f"webhooks: /webhooks/twilio/{name}/sms/ and /webhooks/twilio/{name}/status/")

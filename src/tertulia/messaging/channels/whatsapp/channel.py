@@ -187,6 +187,21 @@ def media_id_for(config: ChannelConfig, client: CloudAPIClient, path: Path, mime
     if found is not None:
         return found.media_id
     media_id = client.upload_media(path, mime or None)
+    _upload_record(config, sha, media_id, mime, now)
+    return media_id
+
+
+# Meta's answers when a media id it gave us cannot be sent on (expired, or not one this number
+# may send): the relay then downloads the file once and uploads it again (media_reupload).
+MEDIA_REFUSED = frozenset({"131052", "131053"})
+_reuploaded: dict[tuple[str, str, str], tuple[str, dt.datetime]] = {}
+_reuploaded_lock = threading.Lock()
+
+
+def _upload_record(
+    config: ChannelConfig, sha: str, media_id: str, mime: str, now: dt.datetime
+) -> None:
+    """Remember the id Meta gave this file on this number, until it expires there."""
     MediaUpload.objects.update_or_create(
         channel=config.channel,
         sha256=sha,
@@ -197,14 +212,6 @@ def media_id_for(config: ChannelConfig, client: CloudAPIClient, path: Path, mime
             "expires_at": now + MEDIA_TTL,
         },
     )
-    return media_id
-
-
-# Meta's answers when a media id it gave us cannot be sent on (expired, or not one this number
-# may send): the relay then downloads the file once and uploads it again (media_reupload).
-MEDIA_REFUSED = frozenset({"131052", "131053"})
-_reuploaded: dict[tuple[str, str, str], tuple[str, dt.datetime]] = {}
-_reuploaded_lock = threading.Lock()
 
 
 def media_reupload(config: ChannelConfig, client: CloudAPIClient, media_id: str) -> str | None:
@@ -242,16 +249,7 @@ def media_reupload(config: ChannelConfig, client: CloudAPIClient, media_id: str)
             except CloudAPIError as exc:
                 logger.warning("WhatsApp %s: media upload failed (%s)", config.channel, exc)
                 return None
-        MediaUpload.objects.update_or_create(
-            channel=config.channel,
-            sha256=sha,
-            defaults={
-                "media_id": fresh,
-                "mime": mime,
-                "uploaded_at": now,
-                "expires_at": now + MEDIA_TTL,
-            },
-        )
+        _upload_record(config, sha, fresh, mime, now)
     with _reuploaded_lock:
         _reuploaded[key] = (fresh, now + MEDIA_TTL)
     return fresh

@@ -198,10 +198,9 @@ def add_whatsapp(
     service_window: bool,
 ) -> None:
     """Add (or update) the WhatsApp channel NAME; cohorts use it as whatsapp:NAME."""
-    from tertulia.cli import setup_django
+    from tertulia.cli import config_save, setup_django
 
     setup_django(migrate=True)
-    from django.core.exceptions import ValidationError
 
     from tertulia.messaging.models import ChannelConfig
 
@@ -216,12 +215,7 @@ def add_whatsapp(
     config.api_version = api_version
     config.messages_per_second = messages_per_second
     config.service_window = service_window
-    try:
-        config.full_clean()
-    except ValidationError as exc:
-        problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-        raise click.UsageError(problems) from None
-    config.save()
+    config_save(config)
     verb = "added" if created else "updated"
     click.echo(f"{verb} channel whatsapp:{name} (phone number id {phone_number_id})")
     click.echo(f"webhook: /webhooks/whatsapp/{name}/")

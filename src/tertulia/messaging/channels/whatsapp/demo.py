@@ -97,8 +97,27 @@ def simulated_men(
     return respond
 
 
+def demo_channel_config(name: str, *, token: str, app_secret: str) -> ChannelConfig:
+    """The demo's WhatsApp channel NAME, pointed at the in-process fake and ready to send
+    (a paused channel from an earlier run is resumed)."""
+    from tertulia.messaging.models import ChannelConfig
+
+    config, _ = ChannelConfig.objects.update_or_create(
+        name=name,
+        defaults={
+            "access_token": token,
+            "app_secret": app_secret,
+            "verify_token": "demo",
+            "service_window": True,
+            "paused": False,
+            "paused_reason": "",
+        },
+    )
+    return config
+
+
 @contextmanager
-def _django_server() -> Iterator[str]:
+def django_server() -> Iterator[str]:
     """Serve this Django project on 127.0.0.1 in a thread; yields its base URL."""
     from django.core.handlers.wsgi import WSGIHandler
     from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
@@ -195,19 +214,9 @@ def _demo(
     for n in range(men):
         participant, _ = participant_get_or_create(phone=f"+519{cohort.pk % 10**4:04d}{n:04d}")
         enrollment_create(participant=participant, cohort=cohort)
-    with _django_server() if site_url is None else nullcontext(site_url.rstrip("/")) as site:
+    with django_server() if site_url is None else nullcontext(site_url.rstrip("/")) as site:
         webhook_url = f"{site}/webhooks/whatsapp/{name}/"
-        config, _ = ChannelConfig.objects.update_or_create(
-            name=name,
-            defaults={
-                "access_token": DEMO_TOKEN,
-                "app_secret": DEMO_SECRET,
-                "verify_token": "demo",
-                "service_window": True,
-                "paused": False,
-                "paused_reason": "",
-            },
-        )
+        config = demo_channel_config(name, token=DEMO_TOKEN, app_secret=DEMO_SECRET)
         registry = _demo_templates(config, templates)
         with run_fake_whatsapp(
             token=DEMO_TOKEN,
