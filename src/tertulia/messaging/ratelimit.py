@@ -23,7 +23,7 @@ are keyed by a keyed hash, never by their phone number.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import hmac
 import logging
 import threading
@@ -131,11 +131,14 @@ class Limiter(Protocol):
 
 def recipient_key(recipient: str) -> str:
     """A keyed hash of a recipient: bucket keys must not hold phone numbers."""
+    return hmac.digest(_recipient_hash_key(), recipient.encode(), "sha256").hex()[:24]
+
+
+@functools.cache
+def _recipient_hash_key() -> bytes:
     from django.conf import settings
 
-    return hmac.new(
-        str(settings.SECRET_KEY).encode(), recipient.encode(), hashlib.sha256
-    ).hexdigest()[:24]
+    return str(settings.SECRET_KEY).encode()
 
 
 def _schedule(start: float, first_delay: float, cells: int, limits: Limits) -> list[float]:

@@ -250,7 +250,7 @@ def _load(rows: list[ClaimedRow]) -> None:
     people = {
         pk: Recipient(phone, phone_hash, language)
         for pk, phone, phone_hash, language in Participant.objects.filter(
-            id__in={r.participant_id for r in rows}
+            id__any=list({r.participant_id for r in rows})
         ).values_list("id", "phone", "phone_hash", "language")
     }
     step_ids = {r.step_id for r in rows if r.step_id is not None}
@@ -338,7 +338,7 @@ def _batch_start(now: dt.datetime, limit: int, only: Sequence[int] | None = None
     # Program content stops the moment he opts out; service messages (his confirmation) go.
     enrollment_ids = {r.enrollment_id for r in rows if r.step_id is not None and r.enrollment_id}
     states = (
-        dict(Enrollment.objects.filter(id__in=enrollment_ids).values_list("id", "state"))
+        dict(Enrollment.objects.filter(id__any=list(enrollment_ids)).values_list("id", "state"))
         if enrollment_ids
         else {}
     )
@@ -416,7 +416,7 @@ def _messages_for(rows: list[ClaimedRow], now: dt.datetime) -> dict[int, int]:
     The body is stored encrypted, as the Outbox row already holds it (copied as is); a
     program step's text is encrypted once per step for the whole batch."""
     existing = dict(
-        Message.objects.filter(outbox_id__in=[r.id for r in rows]).values_list("outbox_id", "id")
+        Message.objects.filter(outbox_id__any=[r.id for r in rows]).values_list("outbox_id", "id")
     )
     new = [r for r in rows if r.id not in existing]
     if not new:
@@ -590,14 +590,14 @@ def _record(
         # Only rows still ours: a status webhook may already have queued one again (WhatsApp's
         # 131047 after accepting it: it goes again as a template).
         if sent_rows:
-            Outbox.objects.filter(id__in=sent_rows, status=Outbox.Status.SENDING).update(
+            Outbox.objects.filter(id__any=sent_rows, status=Outbox.Status.SENDING).update(
                 status=Outbox.Status.SENT
             )
         by_count: dict[int, list[int]] = defaultdict(list)
         for enrollment_id, count in sent_per_enrollment.items():
             by_count[count].append(enrollment_id)
         for count, ids in by_count.items():
-            Enrollment.objects.filter(id__in=ids).update(messages_sent=F("messages_sent") + count)
+            Enrollment.objects.filter(id__any=ids).update(messages_sent=F("messages_sent") + count)
     report.sent += len(sent_rows)
 
 

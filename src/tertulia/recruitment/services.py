@@ -701,7 +701,7 @@ def _partner_phone(
 def partner_numbers_blocked(phone_hashes: Collection[str]) -> set[str]:
     """The recipient guard messaging calls: which of these numbers are partner contacts."""
     return set(
-        PartnerContact.objects.filter(phone_hash__in=list(phone_hashes)).values_list(
+        PartnerContact.objects.filter(phone_hash__any=list(phone_hashes)).values_list(
             "phone_hash", flat=True
         )
     )
