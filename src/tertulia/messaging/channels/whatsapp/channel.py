@@ -339,9 +339,17 @@ def slow_down_on_refusals(
     130429 pauses the whole number for a moment, a 131056 makes that man wait a pair interval.
     The messages themselves are retried with the sender's backoff."""
     codes = [r.code if isinstance(r, ChannelError) else "" for r in results]
+    if THROUGHPUT in codes or PAIR_LIMIT in codes:
+        slow_down_for(config, codes, [o.to for o in outbounds])
+
+
+def slow_down_for(config: ChannelConfig, codes: Sequence[str], recipients: Sequence[str]) -> None:
+    """Slow the buckets down for Meta's answers `codes`, `codes[i]` being the answer about a
+    message to `recipients[i]` (his E.164 number, as the sender paces him): whether it came
+    at once (slow_down_on_refusals) or later in a `failed` status webhook (processing)."""
     if THROUGHPUT not in codes and PAIR_LIMIT not in codes:
         return
-    pair = [o.to for o, code in zip(outbounds, codes, strict=True) if code == PAIR_LIMIT]
+    pair = [to for to, code in zip(recipients, codes, strict=True) if code == PAIR_LIMIT]
     try:
         slow_down(config, number=THROUGHPUT in codes, recipients=pair)
     except Exception:  # noqa: BLE001 - the results stand; the next batch paces as before
