@@ -26,6 +26,7 @@ from tertulia.core import crypto
 from tertulia.messaging.channel import (
     SUPERSEDED,
     ChannelError,
+    NotYetKnown,
     Outbound,
     SendResult,
     get_channel,
@@ -732,6 +733,8 @@ def outbox_recover_stale(*, now: dt.datetime, lease: dt.timedelta = LEASE) -> in
             else:
                 try:
                     provider_id = get_channel(row.channel).reconcile(message.pk)
+                except NotYetKnown:
+                    continue  # another worker is applying what would tell: ask again later
                 except ChannelError as exc:
                     Outbox.objects.filter(pk=row.pk).update(
                         status=Outbox.Status.FAILED, error=f"may have been sent: {exc}"[:300]

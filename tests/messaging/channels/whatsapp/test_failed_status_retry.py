@@ -22,7 +22,7 @@ from tertulia.messaging.scheduler import outbox_enqueue_due
 from tertulia.messaging.sender import MAX_ATTEMPTS, _sent_record, outbox_send_batch
 from tests.conftest import lima
 
-from .conftest import CHANNEL, envelope, post_signed
+from .conftest import CHANNEL, envelope, post_signed, unconfirmed_send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -198,25 +198,7 @@ def test_a_failed_status_that_overtakes_the_sender_s_record_is_not_undone(
     status finds nothing to queue again."""
     make_config()
     cohort = make_cohort(start=START)
-    man = enroll(cohort, phone="+51987000001")
-    row = Outbox.objects.create(
-        participant=man.participant,
-        enrollment=man,
-        channel=CHANNEL,
-        status=Outbox.Status.SENDING,
-        due_at=T,
-        created_at=T,
-        attempts=1,
-    )
-    message = Message.objects.create(
-        direction=Message.Direction.OUT,
-        participant=man.participant,
-        enrollment=man,
-        channel=CHANNEL,
-        outbox=row,
-        status=Message.Status.PENDING,
-        created_at=T,
-    )
+    row, message = unconfirmed_send(enroll(cohort, phone="+51987000001"), T)
     failed = {
         "id": "wamid.RACE",
         "status": "failed",

@@ -29,6 +29,7 @@ from tertulia.core import clock
 from tertulia.messaging.channel import (
     ChannelError,
     Finish,
+    NotYetKnown,
     Outbound,
     SendResult,
     batch_channel,
@@ -551,8 +552,10 @@ class WhatsAppChannel:
         claimed, so the pipeline works; otherwise we cannot tell and say so.
 
         A superseded id (the send Meta refused with 131047, before the template went) is not
-        an answer: only the new send's own id is."""
-        from .processing import webhook_events_process_pending
+        an answer: only the new send's own id is. Events are processed through the claim, so
+        one another worker is processing is left to it: while such an event (received since
+        the send) is unprocessed, the answer is NotYetKnown, never "it did not go"."""
+        from .handoff import webhook_events_process_pending, webhook_events_unprocessed
 
         message = Message.objects.filter(pk=message_id).select_related("outbox").first()
         if message is None:
@@ -564,6 +567,8 @@ class WhatsAppChannel:
         since = message.created_at
         if message.outbox is not None and message.outbox.claimed_at is not None:
             since = max(since, message.outbox.claimed_at)
+        if webhook_events_unprocessed(channel=message.channel, since=since):
+            raise NotYetKnown("webhooks since the send are still being processed: ask again")
         if WebhookEvent.objects.filter(channel=message.channel, received_at__gt=since).exists():
             return None
         raise ChannelError("no webhook since the send: cannot tell whether Meta accepted it")

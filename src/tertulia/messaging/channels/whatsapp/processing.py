@@ -264,14 +264,3 @@ def _route_received(message_ids: list[int], now: dt.datetime, *, inline: bool = 
     except Exception:
         logger.exception("routing message %s failed; left to a routing task", message_ids[0])
         route_inbound_task.enqueue(message_ids[0], now.isoformat())
-
-
-def webhook_events_process_pending(*, channel: str | None = None, limit: int = 1000) -> int:
-    """Process stored events that were never processed (a lost task, a worker that died)."""
-    pending = WebhookEvent.objects.filter(processed_at__isnull=True)
-    if channel is not None:
-        pending = pending.filter(channel=channel)
-    ids = list(pending.order_by("id").values_list("id", flat=True)[:limit])
-    for event_id in ids:
-        webhook_event_process(event_id)
-    return len(ids)
