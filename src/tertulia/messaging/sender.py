@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from tertulia.cohorts.models import Enrollment, Participant
 from tertulia.core import crypto
@@ -539,7 +539,7 @@ def _goes_again(result: ChannelError, attempts: int) -> bool:
     )
 
 
-def _requeue(rows: Any, result: ChannelError, attempts: int, now: dt.datetime) -> int:
+def _requeue(rows: QuerySet[Outbox], result: ChannelError, attempts: int, now: dt.datetime) -> int:
     """Queue these Outbox rows (a queryset of one) again after `result`: the one requeue path
     for every failure that goes again, at once or by a later status webhook."""
     due_at, counted = _requeue_in(result, attempts, now)

@@ -350,7 +350,7 @@ def slow_down_for(config: ChannelConfig, codes: Sequence[str], recipients: Seque
     at once (slow_down_on_refusals) or later in a `failed` status webhook (processing)."""
     if THROUGHPUT not in codes and PAIR_LIMIT not in codes:
         return
-    pair = [to for to, code in zip(recipients, codes, strict=True) if code == PAIR_LIMIT]
+    pair = [to for to, code in zip(recipients, codes, strict=True) if code == PAIR_LIMIT and to]
     try:
         slow_down(config, number=THROUGHPUT in codes, recipients=pair)
     except Exception:  # noqa: BLE001 - the results stand; the next batch paces as before
