@@ -97,3 +97,27 @@ def test_a_body_without_the_message_is_left_alone() -> None:
     assert body_redact(body, {"wamid.Y"}, REDACTED) is None
     assert body_redact("not json", {"wamid.X"}, REDACTED) is None
     assert REDACTED in (body_redact(body, {"wamid.X"}, REDACTED) or "")
+
+
+def test_an_sms_body_is_redacted_too(campaign) -> None:  # type: ignore[no-untyped-def]
+    """Twilio's webhooks are stored as WhatsApp's are: a man recruited by SMS (where the
+    program recruits everyone who writes) leaves her name in no stored form either."""
+    from tertulia.messaging.channels.twilio_sms.processing import SMS, twilio_event_body
+
+    man = Man(phone="+51987000555", channel="twilio:test")
+    through_screening(man)
+    accept_consent(man)
+    man.write(button=("rc:partner:yes", "Sí, doy permiso"))
+    sid = "SM" + "7" * 32
+    form = {"MessageSid": sid, "From": man.phone, "Body": "Rosa María", "NumSegments": "1"}
+    stored = WebhookEvent.objects.create(
+        channel="twilio:test",
+        body=twilio_event_body(SMS, form),
+        received_at=man.at + dt.timedelta(minutes=1),
+        signature_ok=True,
+    )
+    man.write("Rosa María", provider_id=sid)
+    body = WebhookEvent.objects.get(pk=stored.pk).body
+    assert "Rosa" not in body and REDACTED in body
+    assert man.phone in body
+    assert body_redact(body, {"SM-other"}, REDACTED) is None

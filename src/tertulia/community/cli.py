@@ -1,4 +1,5 @@
-"""`tertulia community`: try the community on the demo's simulated men."""
+"""`tertulia community`: try the community on the demo's simulated men, and keep the
+facilitators' unread state small (`prune-seen`, daily)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,32 @@ import click
 
 @click.group()
 def community() -> None:
-    """The demo's communities."""
+    """The communities: the demo's, and their upkeep."""
+
+
+@community.command("prune-seen")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=90,
+    show_default=True,
+    help="Keep what a facilitator saw in the last DAYS days.",
+)
+def prune_seen(days: int) -> None:
+    """Delete the inbox's per-facilitator "seen" marks that no one needs: older than DAYS
+    days, about an alert, post or message that no longer exists, or of a person who no longer
+    has access to it (run it daily)."""
+    from tertulia.cli import setup_django
+
+    setup_django(migrate=True)
+    from tertulia.community.services import inbox_seen_prune
+
+    pruned = inbox_seen_prune(days=days)
+    click.echo(
+        f"Removed {pruned.total} seen marks: {pruned.old} older than {days} days, "
+        f"{pruned.gone} about items that no longer exist, {pruned.no_access} of people "
+        "without access."
+    )
 
 
 @community.command("say")

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from tertulia.cohorts.models import Cohort, Enrollment
 from tertulia.community.models import CommunityPost, InboxSeen, Membership, PostDelivery
@@ -25,7 +28,8 @@ from tertulia.community.relay import (
 )
 from tertulia.core import clock
 from tertulia.messaging.models import Message, Outbox
-from tertulia.safety.services import audit_record, message_is_held
+from tertulia.safety.models import Alert
+from tertulia.safety.services import SUPERVISOR_GROUP, audit_record, message_is_held
 
 __all__ = ["FACILITATOR_LABEL", "post_relay"]
 
@@ -220,3 +224,66 @@ def inbox_mark_seen(
         ignore_conflicts=True,
     )
     return len(created)
+
+
+# --- keeping the per-facilitator unread state small -----------------------------------------
+
+# How long a facilitator's "seen" mark is kept: the inbox shows open items, which are new.
+SEEN_KEEP_DAYS = 90
+
+
+@dataclass(frozen=True)
+class SeenPruned:
+    """What `inbox_seen_prune` removed, by reason (a row counts once, for the first)."""
+
+    old: int = 0  # seen before the cut-off
+    gone: int = 0  # its alert, post or message no longer exists
+    no_access: int = 0  # its facilitator is inactive or no longer sees that cohort
+
+    @property
+    def total(self) -> int:
+        return self.old + self.gone + self.no_access
+
+
+def _seen_items() -> dict[str, tuple[QuerySet[Any], str]]:
+    """Each kind's item, matched to an InboxSeen row, and the path to its cohort's
+    facilitator (who may see it, besides supervisors: community.selectors)."""
+    return {
+        InboxSeen.Kind.ALERT: (
+            Alert.objects.filter(pk=OuterRef("object_id")),
+            "cohort__facilitator",
+        ),
+        InboxSeen.Kind.POST: (
+            CommunityPost.objects.filter(pk=OuterRef("object_id")),
+            "cohort__facilitator",
+        ),
+        InboxSeen.Kind.MESSAGE: (
+            Message.objects.filter(pk=OuterRef("object_id"), direction=Message.Direction.IN),
+            "enrollment__cohort__facilitator",
+        ),
+    }
+
+
+def inbox_seen_prune(*, days: int = SEEN_KEEP_DAYS, now: dt.datetime | None = None) -> SeenPruned:
+    """Delete the InboxSeen rows no one needs: seen more than `days` days ago, about an item
+    that no longer exists, or of a person who can no longer see it (inactive, or no longer the
+    facilitator of its cohort; a supervisor sees every cohort). A deleted row only makes an
+    item show as unread again, should it still be open. Run daily (README)."""
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    now = now or clock.now()
+    items = _seen_items()
+    gone = Q()
+    reachable = Q()
+    for kind, (item, facilitator) in items.items():
+        gone |= Q(~Exists(item), kind=kind)
+        reachable |= Q(Exists(item.filter(**{facilitator: OuterRef("user")})), kind=kind)
+    supervisors = get_user_model().objects.filter(
+        Q(is_superuser=True) | Q(groups__name=SUPERVISOR_GROUP)
+    )
+    no_access = Q(user__is_active=False) | (~Q(user__in=supervisors.values("pk")) & ~reachable)
+    with transaction.atomic():
+        old = InboxSeen.objects.filter(seen_at__lt=now - dt.timedelta(days=days)).delete()[0]
+        removed_gone = InboxSeen.objects.filter(gone).delete()[0]
+        removed_access = InboxSeen.objects.filter(no_access).delete()[0]
+    return SeenPruned(old=old, gone=removed_gone, no_access=removed_access)

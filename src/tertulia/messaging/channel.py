@@ -75,6 +75,12 @@ class ChannelError(Exception):
         self.retry_at = retry_at
 
 
+class NotYetKnown(ChannelError):
+    """Reconciliation cannot tell yet: what would tell (a stored webhook) is still being
+    processed by another worker. The row is left as it is and asked about again on the next
+    recovery pass, neither sent again nor failed."""
+
+
 def batch_channel(outbounds: Sequence[Outbound], provider: str) -> str:
     """The one configured channel ("whatsapp:peru") a batch is sent on, read from its Message
     rows: the sender groups each batch by channel, so a mixed batch is a bug."""

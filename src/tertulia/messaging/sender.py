@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from tertulia.cohorts.models import Enrollment, Participant
 from tertulia.core import crypto
 from tertulia.messaging.channel import (
+    SUPERSEDED,
     ChannelError,
+    NotYetKnown,
     Outbound,
     SendResult,
     get_channel,
@@ -511,9 +513,7 @@ def _json_ready(value: Any) -> Any:
     return getattr(value, "obj", value)
 
 
-def _requeue_in(
-    result: ChannelError, row: ClaimedRow, now: dt.datetime
-) -> tuple[dt.datetime, bool]:
+def _requeue_in(result: ChannelError, attempts: int, now: dt.datetime) -> tuple[dt.datetime, bool]:
     """When a row that did not go goes again, and whether this try counts as an attempt.
 
     Pacing (`retry_after`: a rate limit) and holding (`retry_at`: his window is closed) are
@@ -525,7 +525,87 @@ def _requeue_in(
         return now + dt.timedelta(seconds=float(retry_after)), False
     if result.retry_at is not None:
         return result.retry_at, False
-    return now + dt.timedelta(seconds=retry_delay(row.attempts)), True
+    return now + dt.timedelta(seconds=retry_delay(attempts)), True
+
+
+def _goes_again(result: ChannelError, attempts: int) -> bool:
+    """Whether a row whose send failed with `result`, after `attempts` claims, is queued
+    again: a wait (pacing, a closed window) always is, a retryable failure within
+    MAX_ATTEMPTS."""
+    return not result.permanent and (
+        attempts < MAX_ATTEMPTS
+        or result.retry_at is not None
+        or getattr(result, "retry_after", None) is not None
+    )
+
+
+def _requeue(rows: QuerySet[Outbox], result: ChannelError, attempts: int, now: dt.datetime) -> int:
+    """Queue these Outbox rows (a queryset of one) again after `result`: the one requeue path
+    for every failure that goes again, at once or by a later status webhook."""
+    due_at, counted = _requeue_in(result, attempts, now)
+    return int(
+        rows.update(
+            status=Outbox.Status.QUEUED,
+            claimed_by="",
+            error=str(result)[:300],
+            due_at=due_at,
+            attempts=F("attempts") if counted else F("attempts") - 1,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What became of an accepted send that the provider failed later, by status."""
+
+    found: bool  # the status named a send of ours still current (not a repeat, not superseded)
+    queued: bool  # its row goes again
+    participant_id: int | None = None  # whom it was for
+
+
+def outbox_requeue_refused(
+    *, channel: str, provider_id: str, error: ChannelError, now: dt.datetime
+) -> Refusal:
+    """The provider accepted a message and then failed it by status with a retryable error
+    (WhatsApp's 130429, 131056, 131000, 131016): it did not deliver *that* send, so sending
+    again, as a new request, is right. The row goes back to the queue on the same path as a
+    send refused at once (`_requeue`: backoff with jitter, counted as an attempt, within
+    MAX_ATTEMPTS); past them it fails, as its Message already has.
+
+    Once per failed status: the Message keeps the refused send's id as `superseded:<id>`, so a
+    repeated delivery of the same status finds no send of ours to queue again (nor does a
+    status that crossed the sender's own record of the send: `_sent_record`)."""
+    message = (
+        Message.objects.filter(
+            channel=channel, direction=Message.Direction.OUT, provider_id=provider_id
+        )
+        .only("id", "outbox_id", "participant_id")
+        .first()
+    )
+    if message is None:
+        return Refusal(found=False, queued=False)
+    to = message.participant_id
+    if message.outbox_id is None:
+        return Refusal(found=True, queued=False, participant_id=to)
+    superseded = f"{SUPERSEDED}{provider_id}"[:200]
+    with transaction.atomic():
+        row = (
+            Outbox.objects.select_for_update()
+            .filter(pk=message.outbox_id, status__in=(Outbox.Status.SENT, Outbox.Status.SENDING))
+            .only("id", "attempts")
+            .first()
+        )
+        if row is None:
+            return Refusal(found=True, queued=False, participant_id=to)
+        mine = Outbox.objects.filter(pk=row.pk)
+        if not _goes_again(error, row.attempts):
+            mine.update(status=Outbox.Status.FAILED, error=f"{error}; attempts spent"[:300])
+            return Refusal(found=True, queued=False, participant_id=to)
+        _requeue(mine, error, row.attempts, now)
+        Message.objects.filter(pk=message.pk, provider_id=provider_id).update(
+            status=Message.Status.PENDING, provider_id=superseded, failed_at=None, error_code=""
+        )
+    return Refusal(found=True, queued=True, participant_id=to)
 
 
 def retry_delay(attempts: int, rng: random.Random | None = None) -> float:
@@ -559,19 +639,8 @@ def _record(
                 # The row stays 'sending'; outbox_recover_stale asks the channel after the lease.
                 Outbox.objects.filter(pk=row.id).update(error=str(result)[:300])
                 report.unknown += 1
-            elif not result.permanent and (
-                row.attempts < MAX_ATTEMPTS
-                or result.retry_at is not None
-                or getattr(result, "retry_after", None) is not None
-            ):
-                due_at, counted = _requeue_in(result, row, now)
-                Outbox.objects.filter(pk=row.id).update(
-                    status=Outbox.Status.QUEUED,
-                    claimed_by="",
-                    error=str(result)[:300],
-                    due_at=due_at,
-                    attempts=F("attempts") if counted else F("attempts") - 1,
-                )
+            elif _goes_again(result, row.attempts):
+                _requeue(Outbox.objects.filter(pk=row.id), result, row.attempts, now)
                 if getattr(result, "retry_after", None) is not None:
                     report.paced += 1
                 elif result.retry_at is not None:
@@ -605,7 +674,10 @@ def _sent_record(sent: list[tuple[int, str]], sent_at: dt.datetime) -> None:
     """Give each sent Message its provider id and its sent time in one statement per thousand
     rows (an UPDATE joined to a VALUES list; Django's bulk_update builds a CASE per row,
     several times slower, and this is the outbound path's hottest write). A status webhook
-    may have been applied already (delivered, read): the status never moves back."""
+    may have been applied already (delivered, read): the status never moves back; and a send
+    whose `failed` status came before this record (its Message already holds the id as
+    `superseded:<id>`, queued again by outbox_requeue_refused or message_reengage) is left
+    as that status put it."""
     table = _table(Message)
     pending, done = Message.Status.PENDING.value, Message.Status.SENT.value
     at = connection.ops.adapt_datetimefield_value(sent_at)
@@ -616,8 +688,14 @@ def _sent_record(sent: list[tuple[int, str]], sent_at: dt.datetime) -> None:
                 cursor.execute(
                     f"UPDATE {table} SET provider_id = v.p, sent_at = %s, "  # noqa: S608
                     f"status = {status} FROM json_to_recordset(%s::json) AS v(id bigint, p text) "
-                    f"WHERE {table}.id = v.id",
-                    [at, pending, done, json.dumps([{"id": i, "p": p} for i, p in sent])],
+                    f"WHERE {table}.id = v.id AND {table}.provider_id <> (%s || v.p)",
+                    [
+                        at,
+                        pending,
+                        done,
+                        json.dumps([{"id": i, "p": p} for i, p in sent]),
+                        SUPERSEDED,
+                    ],
                 )
             return
         for start in range(0, len(sent), 1000):
@@ -628,8 +706,9 @@ def _sent_record(sent: list[tuple[int, str]], sent_at: dt.datetime) -> None:
                 params += [message_id, provider_id]
             cursor.execute(
                 f"UPDATE {table} SET provider_id = v.column2, sent_at = %s, "  # noqa: S608
-                f"status = {status} FROM (VALUES {values}) AS v WHERE {table}.id = v.column1",
-                params,
+                f"status = {status} FROM (VALUES {values}) AS v WHERE {table}.id = v.column1 "
+                f"AND {table}.provider_id <> (%s || v.column2)",
+                [*params, SUPERSEDED],
             )
 
 
@@ -654,6 +733,8 @@ def outbox_recover_stale(*, now: dt.datetime, lease: dt.timedelta = LEASE) -> in
             else:
                 try:
                     provider_id = get_channel(row.channel).reconcile(message.pk)
+                except NotYetKnown:
+                    continue  # another worker is applying what would tell: ask again later
                 except ChannelError as exc:
                     Outbox.objects.filter(pk=row.pk).update(
                         status=Outbox.Status.FAILED, error=f"may have been sent: {exc}"[:300]

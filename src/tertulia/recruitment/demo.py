@@ -458,7 +458,7 @@ def _work_round(now: dt.datetime) -> int:
     Returns how much was done."""
     from django_tasks import default_task_backend
 
-    from tertulia.messaging.channels.whatsapp.processing import webhook_events_process_pending
+    from tertulia.messaging.channels.whatsapp.handoff import webhook_events_process_pending
     from tertulia.messaging.models import Message
     from tertulia.messaging.router import message_route
     from tertulia.messaging.sender import outbox_send_batch

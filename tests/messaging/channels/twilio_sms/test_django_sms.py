@@ -1,5 +1,6 @@
 """The Twilio SMS channel in Django, against the fake Twilio server over real HTTP: sending,
-segments and pricing, signed status callbacks and incoming SMS routed like WhatsApp's."""
+segments and pricing, signed status callbacks and incoming SMS routed like WhatsApp's. The
+views store each signed request; workers claim and apply them (`webhook_events_drain`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from tertulia.cohorts.models import Cohort, Enrollment
 from tertulia.messaging.channel import ChannelError, get_channel
 from tertulia.messaging.channels.twilio_sms.signature import SIGNATURE_HEADER, compute
-from tertulia.messaging.models import Message, Outbox, TwilioConfig
+from tertulia.messaging.channels.whatsapp.handoff import webhook_events_drain
+from tertulia.messaging.models import Message, Outbox, TwilioConfig, WebhookEvent
 from tertulia.messaging.scheduler import outbox_enqueue_due
 from tertulia.messaging.sender import outbox_send_batch
 from tests.conftest import lima
@@ -60,6 +62,7 @@ def test_day_zero_goes_out_as_sms_once_with_segments_pricing_and_statuses(
 
     # Twilio posts sent and delivered to the callback URL of each message, signed.
     assert all(code == 204 for code in replay(fake))
+    assert webhook_events_drain() == WebhookEvent.objects.count()
     delivered = out.exclude(kind="audio")
     assert set(delivered.values_list("status", flat=True)) == {Message.Status.DELIVERED}
     assert all(m.delivered_at is not None for m in delivered)
@@ -90,6 +93,7 @@ def test_undelivered_and_failed_statuses_keep_their_error_code(
     day0("+51987000009")
     outbox_send_batch(now=T)
     replay(fake)
+    webhook_events_drain()
     failed = Message.objects.filter(direction=Message.Direction.OUT, provider_id__gt="")
     # Undelivered: the carrier gave up after Twilio sent it; Twilio still bills it.
     assert set(failed.values_list("status", "error_code", "billable")) == {
@@ -109,6 +113,7 @@ def test_a_failed_status_is_not_billable(sms_config, client, receiver) -> None: 
     )
     params = {"MessageSid": message.provider_id, "MessageStatus": "failed", "ErrorCode": "30008"}
     assert post_signed(client, receiver, STATUS_PATH, params).status_code == 204
+    webhook_events_drain()
     message.refresh_from_db()
     assert (message.status, message.error_code, message.billable) == ("failed", "30008", False)
 
@@ -186,8 +191,9 @@ def test_missing_forged_and_misdirected_signatures_are_refused(
     )
     codes = [r.status_code for r in (missing, forged, misdirected, tampered)]
     assert codes == [403, 403, 403, 403]
-    assert not Message.objects.exists()
+    assert not WebhookEvent.objects.exists()  # refused before anything is stored
     assert post_signed(client, receiver, SMS_PATH, params).status_code == 200
+    webhook_events_drain()
     assert Message.objects.get().body == "hola"
     other = client.post("/webhooks/twilio/other/sms/", data=params)
     assert other.status_code == 404
@@ -233,4 +239,6 @@ def test_signed_requests_without_a_message_change_nothing(sms_config, client, re
     assert post_signed(client, receiver, STATUS_PATH, unknown).status_code == 204
     odd = {"MessageSid": "SM" + "e" * 32, "MessageStatus": "no-such-status", "ErrorCode": "x"}
     assert post_signed(client, receiver, STATUS_PATH, odd, query="?m=abc").status_code == 204
+    assert webhook_events_drain() == 3
     assert not Message.objects.exists()
+    assert not WebhookEvent.objects.filter(processed_at__isnull=True).exists()

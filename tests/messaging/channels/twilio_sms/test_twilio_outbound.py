@@ -58,6 +58,68 @@ def test_the_cli_sets_up_a_twilio_channel_without_echoing_its_token(monkeypatch:
     assert not TwilioConfig.objects.filter(name="lima").exists()
 
 
+@pytest.mark.django_db
+def test_updating_a_channel_from_the_cli_keeps_what_is_not_given(monkeypatch: Any) -> None:
+    """`add-twilio` on an existing channel changes only the options given: moving to a
+    messaging service keeps the stored number, the token is neither asked for nor changed,
+    and an empty value clears a field (never the last sender)."""
+    monkeypatch.setenv("TERTULIA_TWILIO_AUTH_TOKEN", TOKEN)
+    add = ["channel", "add-twilio", "peru"]
+    first = CliRunner().invoke(
+        main,
+        [*add, "--account-sid", SID, "--from-number", FROM, "--public-url",
+         "https://tertulia.example.org", "--messages-per-second", "5"],
+    )  # fmt: skip
+    assert first.exit_code == 0, first.output
+    monkeypatch.delenv("TERTULIA_TWILIO_AUTH_TOKEN")
+    service = "MG" + "3" * 32
+
+    def stored() -> tuple[str, ...]:
+        c = TwilioConfig.objects.get(name="peru")
+        return (c.account_sid, c.auth_token, c.from_number, c.messaging_service_sid,
+                c.base_url, c.public_url, str(c.messages_per_second))  # fmt: skip
+
+    moved = CliRunner().invoke(main, [*add, "--messaging-service-sid", service], input="")
+    assert moved.exit_code == 0, moved.output
+    assert "updated channel twilio:peru (sender MG" in moved.output
+    assert "Auth token" not in moved.output  # not asked for again
+    assert stored() == (SID, TOKEN, FROM, service, "https://api.twilio.com",
+                        "https://tertulia.example.org", "5")  # fmt: skip
+
+    cleared = CliRunner().invoke(main, [*add, "--from-number", ""])
+    assert cleared.exit_code == 0, cleared.output
+    assert stored()[2:4] == ("", service)
+    no_sender = CliRunner().invoke(main, [*add, "--messaging-service-sid", ""])
+    assert no_sender.exit_code != 0
+    assert "--from-number or --messaging-service-sid" in no_sender.output
+    assert stored()[2:4] == ("", service)  # nothing saved
+
+    new_token = "another-token-value"
+    rotated = CliRunner().invoke(
+        main, [*add, "--auth-token", new_token, "--messages-per-second", "7"]
+    )
+    assert rotated.exit_code == 0, rotated.output
+    assert stored()[1] == new_token and stored()[6] == "7"
+    assert stored()[0] == SID and stored()[3] == service
+    for output in (first.output, moved.output, cleared.output, rotated.output):
+        assert TOKEN not in output and new_token not in output
+
+
+@pytest.mark.django_db
+def test_a_new_channel_needs_its_account_and_asks_for_its_token(monkeypatch: Any) -> None:
+    monkeypatch.delenv("TERTULIA_TWILIO_AUTH_TOKEN", raising=False)
+    add = ["channel", "add-twilio", "lima", "--from-number", FROM]
+    no_account = CliRunner().invoke(main, add)
+    assert no_account.exit_code != 0
+    assert "a new channel needs --account-sid" in no_account.output
+    asked = CliRunner().invoke(main, [*add, "--account-sid", SID], input=f"{TOKEN}\n")
+    assert asked.exit_code == 0, asked.output
+    assert "Auth token" in asked.output and TOKEN not in asked.output
+    config = TwilioConfig.objects.get(name="lima")
+    assert (config.auth_token, config.messages_per_second) == (TOKEN, 10)
+    assert config.base_url == "https://api.twilio.com"
+
+
 def busiest_second(times: list[float]) -> int:
     times = sorted(times)
     best = start = 0

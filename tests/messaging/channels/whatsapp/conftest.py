@@ -156,3 +156,30 @@ def text_message(
         "type": "text",
         "text": {"body": text},
     }
+
+
+def unconfirmed_send(enrollment: Any, at: Any) -> tuple[Any, Any]:
+    """An Outbox row a sender claimed at `at` and its Message, written before the send, whose
+    answer the sender has not recorded (in flight, or lost in a crash)."""
+    from tertulia.messaging.models import Message, Outbox
+
+    row = Outbox.objects.create(
+        participant=enrollment.participant,
+        enrollment=enrollment,
+        channel=CHANNEL,
+        status=Outbox.Status.SENDING,
+        due_at=at,
+        claimed_at=at,
+        created_at=at,
+        attempts=1,
+    )
+    message = Message.objects.create(
+        direction=Message.Direction.OUT,
+        participant=enrollment.participant,
+        enrollment=enrollment,
+        channel=CHANNEL,
+        outbox=row,
+        status=Message.Status.PENDING,
+        created_at=at,
+    )
+    return row, message

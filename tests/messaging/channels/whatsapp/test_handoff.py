@@ -17,7 +17,15 @@ from tertulia.messaging.channels.whatsapp import handoff, processing
 from tertulia.messaging.models import ChannelConfig, Message, WebhookEvent
 from tests.conftest import require_service
 
-from .conftest import CHANNEL, SECRET, URL, envelope, post_signed, text_message
+from .conftest import (
+    CHANNEL,
+    SECRET,
+    URL,
+    envelope,
+    post_signed,
+    text_message,
+    unconfirmed_send,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -284,3 +292,117 @@ def test_a_new_app_secret_counts_at_once_and_the_old_one_no_longer(client, make_
     assert post_signed(client, body, secret=SECRET).status_code == 403
     ChannelConfig.objects.filter(pk=config.pk).delete()
     assert post_signed(client, body, secret="rotated-secret").status_code == 404
+
+
+# --- processing what is pending goes through the claim too ----------------------------------
+
+
+def test_two_callers_of_process_pending_never_process_one_event_twice(
+    simulated, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Reconciliation and the demos process what is pending while workers run: a second
+    caller that starts while the first is in the middle of an event (here inside it, so it
+    runs the same on SQLite) takes only what nobody holds."""
+    for n in range(12):
+        store(messages=n % 4 == 0, n=n)
+    seen: list[int] = []
+    inner: list[int] = []
+
+    def record(event_id: int, route_inline: bool = True) -> dict[str, int]:
+        seen.append(event_id)
+        if len(seen) == 1:  # the other caller comes in now
+            inner.append(handoff.webhook_events_process_pending())
+        WebhookEvent.objects.filter(pk=event_id).update(processed_at=clock.now())
+        return {}
+
+    monkeypatch.setattr(processing, "webhook_event_process", record)
+    outer = handoff.webhook_events_process_pending()
+    assert sorted(seen) == sorted(WebhookEvent.objects.values_list("id", flat=True))
+    assert len(seen) == len(set(seen)) == 12
+    assert inner == [12 - handoff.CLAIM_BATCH]  # the first caller's claimed batch was left to it
+    assert outer == handoff.CLAIM_BATCH
+    assert not WebhookEvent.objects.filter(processed_at__isnull=True).exists()
+
+
+def test_process_pending_in_threads_processes_each_event_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    require_postgresql()
+    for n in range(200):
+        store(messages=n % 3 == 0, n=n)
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def record(event_id: int, route_inline: bool = True) -> dict[str, int]:
+        with lock:
+            seen.append(event_id)
+        WebhookEvent.objects.filter(pk=event_id).update(processed_at=clock.now())
+        return {}
+
+    monkeypatch.setattr(processing, "webhook_event_process", record)
+    start = threading.Barrier(2)
+    counts: list[int] = []
+
+    def caller() -> None:
+        try:
+            start.wait()
+            counts.append(handoff.webhook_events_process_pending(channel=CHANNEL))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=caller) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(seen) == len(set(seen)) == 200
+    assert sum(counts) == 200
+
+
+def test_process_pending_keeps_to_its_channel_and_its_limit(simulated) -> None:  # type: ignore[no-untyped-def]
+    for n in range(3):
+        store(messages=True, n=n)
+    handoff.webhook_event_store(
+        channel="whatsapp:other",
+        body=envelope(statuses=[status("wamid.O")]).decode(),
+        received_at=clock.now(),
+        has_messages=False,
+    )
+    assert handoff.webhook_events_process_pending(channel=CHANNEL, limit=2) == 2
+    assert handoff.webhook_events_process_pending(channel=CHANNEL) == 1
+    assert list(
+        WebhookEvent.objects.filter(processed_at__isnull=True).values_list("channel", flat=True)
+    ) == ["whatsapp:other"]
+
+
+def test_reconciliation_waits_for_an_event_another_worker_holds(
+    simulated, make_config, make_cohort, enroll
+) -> None:  # type: ignore[no-untyped-def]
+    """A send whose answer was lost: the status that would tell is stored, and another worker
+    is applying it. Recovery neither sends it again nor fails it; it asks again, and once the
+    event is applied (or its lease ends) the row is settled as sent."""
+    from tertulia.messaging.models import Outbox
+    from tertulia.messaging.sender import LEASE, outbox_recover_stale
+
+    make_config()
+    row, message = unconfirmed_send(enroll(make_cohort(), phone="+51987000001"), T0)
+    simulated.advance(dt.timedelta(seconds=5))
+    sent = {**status("wamid.LOST", "sent"), "biz_opaque_callback_data": str(message.pk)}
+    handoff.webhook_event_store(
+        channel=CHANNEL,
+        body=envelope(statuses=[sent]).decode(),
+        received_at=clock.now(),
+        has_messages=False,
+    )
+    simulated.advance(LEASE + dt.timedelta(minutes=1))
+    WebhookEvent.objects.update(claimed_at=clock.now())  # another worker took it just now
+
+    assert outbox_recover_stale(now=clock.now()) == 0
+    row.refresh_from_db()
+    message.refresh_from_db()
+    assert (row.status, message.provider_id) == (Outbox.Status.SENDING, "")
+
+    simulated.advance(handoff.LEASE + dt.timedelta(seconds=1))  # that worker died
+    assert outbox_recover_stale(now=clock.now()) == 1
+    row.refresh_from_db()
+    message.refresh_from_db()
+    assert (row.status, message.provider_id) == (Outbox.Status.SENT, "wamid.LOST")
+    assert WebhookEvent.objects.get().processed_at is not None

@@ -23,7 +23,13 @@ from collections.abc import Sequence
 from django.urls import reverse
 from django.utils import timezone
 
-from tertulia.messaging.channel import ChannelError, Outbound, SendResult, batch_channel
+from tertulia.messaging.channel import (
+    ChannelError,
+    NotYetKnown,
+    Outbound,
+    SendResult,
+    batch_channel,
+)
 from tertulia.messaging.models import Message, TwilioConfig
 from tertulia.messaging.ratelimit import Pacer
 
@@ -195,10 +201,19 @@ class TwilioSMSChannel:
 
     def reconcile(self, message_id: int) -> str | None:
         """Twilio keeps no reference of ours, but its status callback URL carries our Message
-        id: a provider id found means Twilio accepted it. Otherwise we cannot tell."""
-        message = Message.objects.filter(pk=message_id).only("provider_id").first()
+        id: a provider id found, once the stored callbacks are applied (through the claim, as
+        a worker would), means Twilio accepted it. Otherwise we cannot tell; not yet, while
+        a callback stored since the send is still being applied by another worker."""
+        from ..whatsapp.handoff import webhook_events_process_pending, webhook_events_unprocessed
+
+        message = Message.objects.filter(pk=message_id).only("provider_id", "channel").first()
         if message is None:
             return None
+        if not message.provider_id:
+            webhook_events_process_pending(channel=message.channel)
+            message.refresh_from_db(fields=["provider_id"])
         if message.provider_id:
             return message.provider_id
+        if webhook_events_unprocessed(channel=message.channel, since=message.created_at):
+            raise NotYetKnown("Twilio's callbacks are still being applied: ask again")
         raise ChannelError("no status from Twilio: cannot tell whether it accepted the SMS")

@@ -2,6 +2,12 @@
 other channel's; a status callback moves its Message forward. Nothing here logs bodies or
 numbers.
 
+The views store each signed request as a WebhookEvent (`twilio_event_body`: which webhook, its
+form parameters and our reference) and answer; workers claim stored events like WhatsApp's
+(whatsapp/handoff.py, decision 0090) and apply them here (`twilio_event_process`). A request
+Twilio delivers twice is stored twice and applied once: the SMS by its MessageSid, statuses
+by never moving a message backwards.
+
 Statuses: queued, accepted, scheduled and sending mean Twilio has it; sent is already what the
 sender recorded; delivered; undelivered (the carrier gave up: Twilio still bills it) and failed
 (never sent: not billed), both with an ErrorCode."""
@@ -9,10 +15,13 @@ sender recorded; delivered; undelivered (the carrier gave up: Twilio still bills
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Mapping
+from typing import Any
 
-from tertulia.messaging.models import Message, TwilioConfig
+from tertulia.core import clock
+from tertulia.messaging.models import Message, TwilioConfig, WebhookEvent
 from tertulia.messaging.services import Inbound, message_receive, message_status_update
 
 from ..whatsapp.errors import Action
@@ -22,6 +31,10 @@ from .client import twilio_action_for
 logger = logging.getLogger(__name__)
 
 FAILED = ("undelivered", "failed")
+# The two webhooks, as a stored event names them.
+SMS = "sms"
+STATUS = "status"
+KINDS = (SMS, STATUS)
 
 
 def _int(value: str | None) -> int | None:
@@ -92,3 +105,61 @@ def sms_status_apply(
     else:
         return ""
     return status
+
+
+def twilio_event_body(kind: str, params: Mapping[str, str], reference: str = "") -> str:
+    """What a Twilio webhook's event stores: which webhook (`SMS` or `STATUS`), the form it
+    posted (one value a name) and the reference our status callback URL carried."""
+    if kind not in KINDS:
+        raise ValueError(f"not a Twilio webhook: {kind!r}")
+    return json.dumps(
+        {"twilio": kind, "params": dict(params), "reference": reference}, ensure_ascii=False
+    )
+
+
+def _event_parse(body: str) -> tuple[str, dict[str, str], str] | None:
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("twilio") not in KINDS:
+        return None
+    params = data.get("params")
+    if not isinstance(params, dict):
+        return None
+    return (
+        str(data["twilio"]),
+        {str(k): str(v) for k, v in params.items()},
+        str(data.get("reference") or ""),
+    )
+
+
+def twilio_event_process(event_id: int, *, route_inline: bool = True) -> dict[str, int]:
+    """Apply one stored Twilio webhook (claimed by a worker): an incoming SMS is stored once
+    and handed to routing, a status moves its message. Idempotent: a processed event is
+    skipped, and every write dedupes. The times are the request's, not the processing's.
+    `route_inline` is accepted for the hand-off's sake: an SMS is routed by a routing task."""
+    event = WebhookEvent.objects.filter(pk=event_id).first()
+    if event is None or event.processed_at is not None:
+        return {"inbound": 0, "statuses": 0}
+    now = clock.now()
+    problems: list[str] = []
+    counts = {"inbound": 0, "statuses": 0}
+    parsed = _event_parse(event.body)
+    config = TwilioConfig.objects.filter(name=event.channel.partition(":")[2]).first()
+    if parsed is None:
+        problems.append("not a stored Twilio webhook")
+    elif config is None:
+        problems.append(f"no Twilio channel is configured for '{event.channel}'")
+    else:
+        kind, params, reference = parsed
+        if kind == SMS:
+            counts["inbound"] = int(sms_receive(config, params, now=event.received_at))
+        else:
+            counts["statuses"] = int(
+                bool(sms_status_apply(config, params, reference=reference, now=event.received_at))
+            )
+    WebhookEvent.objects.filter(pk=event.pk).update(processed_at=now, problems=problems)
+    if problems:
+        logger.warning("webhook event %s on %s: %s", event.pk, event.channel, problems[0])
+    return counts

@@ -2,11 +2,13 @@
 `/webhooks/twilio/<name>/status/` (a delivery status).
 
 Both check `X-Twilio-Signature` over the URL Twilio called and the posted form: 403 when it is
-missing or wrong, before anything is stored. An incoming SMS is written as a Message (once, by
-its MessageSid) before the answer, and routed in the background like every channel's; the
-answer is an empty TwiML document, since replies go out through the Outbox. Behind a proxy,
-Django must know the public scheme and host (SECURE_PROXY_SSL_HEADER, USE_X_FORWARDED_HOST)
-for the URL to match the one Twilio signed."""
+missing or wrong, before anything is stored. A signed request is then stored as it came (the
+form and our reference, encrypted) in one committed INSERT, as WhatsApp's are, and answered;
+workers claim stored events and apply them (whatsapp/handoff.py, processing.py): the SMS
+becomes a Message once, by its MessageSid, and is routed like every channel's. The SMS answer
+is an empty TwiML document, since replies go out through the Outbox. Behind a proxy, Django
+must know the public scheme and host (SECURE_PROXY_SSL_HEADER, USE_X_FORWARDED_HOST) for the
+URL to match the one Twilio signed."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from django.views.decorators.http import require_POST
 from tertulia.core import clock
 from tertulia.messaging.models import TwilioConfig
 
-from .processing import sms_receive, sms_status_apply
+from ..whatsapp.handoff import webhook_event_store
+from .processing import SMS, STATUS, twilio_event_body
 from .signature import SIGNATURE_HEADER, verify
 
 logger = logging.getLogger(__name__)
@@ -48,7 +51,12 @@ def twilio_sms_webhook(request: HttpRequest, name: str) -> HttpResponse:
     config = _signed_config(request, name)
     if isinstance(config, HttpResponse):
         return config
-    sms_receive(config, request.POST.dict(), now=clock.now())
+    webhook_event_store(
+        channel=config.channel,
+        body=twilio_event_body(SMS, request.POST.dict()),
+        received_at=clock.now(),
+        has_messages=True,
+    )
     return HttpResponse(EMPTY_TWIML, content_type="text/xml")
 
 
@@ -58,7 +66,10 @@ def twilio_status_webhook(request: HttpRequest, name: str) -> HttpResponse:
     config = _signed_config(request, name)
     if isinstance(config, HttpResponse):
         return config
-    sms_status_apply(
-        config, request.POST.dict(), reference=request.GET.get("m", ""), now=clock.now()
+    webhook_event_store(
+        channel=config.channel,
+        body=twilio_event_body(STATUS, request.POST.dict(), request.GET.get("m", "")),
+        received_at=clock.now(),
+        has_messages=False,
     )
     return HttpResponse(status=204)

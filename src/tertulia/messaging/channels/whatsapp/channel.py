@@ -29,6 +29,7 @@ from tertulia.core import clock
 from tertulia.messaging.channel import (
     ChannelError,
     Finish,
+    NotYetKnown,
     Outbound,
     SendResult,
     batch_channel,
@@ -339,9 +340,17 @@ def slow_down_on_refusals(
     130429 pauses the whole number for a moment, a 131056 makes that man wait a pair interval.
     The messages themselves are retried with the sender's backoff."""
     codes = [r.code if isinstance(r, ChannelError) else "" for r in results]
+    if THROUGHPUT in codes or PAIR_LIMIT in codes:
+        slow_down_for(config, codes, [o.to for o in outbounds])
+
+
+def slow_down_for(config: ChannelConfig, codes: Sequence[str], recipients: Sequence[str]) -> None:
+    """Slow the buckets down for Meta's answers `codes`, `codes[i]` being the answer about a
+    message to `recipients[i]` (his E.164 number, as the sender paces him): whether it came
+    at once (slow_down_on_refusals) or later in a `failed` status webhook (processing)."""
     if THROUGHPUT not in codes and PAIR_LIMIT not in codes:
         return
-    pair = [o.to for o, code in zip(outbounds, codes, strict=True) if code == PAIR_LIMIT]
+    pair = [to for to, code in zip(recipients, codes, strict=True) if code == PAIR_LIMIT and to]
     try:
         slow_down(config, number=THROUGHPUT in codes, recipients=pair)
     except Exception:  # noqa: BLE001 - the results stand; the next batch paces as before
@@ -543,8 +552,10 @@ class WhatsAppChannel:
         claimed, so the pipeline works; otherwise we cannot tell and say so.
 
         A superseded id (the send Meta refused with 131047, before the template went) is not
-        an answer: only the new send's own id is."""
-        from .processing import webhook_events_process_pending
+        an answer: only the new send's own id is. Events are processed through the claim, so
+        one another worker is processing is left to it: while such an event (received since
+        the send) is unprocessed, the answer is NotYetKnown, never "it did not go"."""
+        from .handoff import webhook_events_process_pending, webhook_events_unprocessed
 
         message = Message.objects.filter(pk=message_id).select_related("outbox").first()
         if message is None:
@@ -556,6 +567,8 @@ class WhatsAppChannel:
         since = message.created_at
         if message.outbox is not None and message.outbox.claimed_at is not None:
             since = max(since, message.outbox.claimed_at)
+        if webhook_events_unprocessed(channel=message.channel, since=since):
+            raise NotYetKnown("webhooks since the send are still being processed: ask again")
         if WebhookEvent.objects.filter(channel=message.channel, received_at__gt=since).exists():
             return None
         raise ChannelError("no webhook since the send: cannot tell whether Meta accepted it")

@@ -200,7 +200,7 @@ def _demo(
     from tertulia.programs.services import curriculum_import
 
     from .channel import clients_close
-    from .processing import webhook_events_process_pending
+    from .handoff import webhook_events_process_pending
 
     curriculum = curriculum_import(path=content).curriculum
     start = dt.datetime.now(LIMA).date() + dt.timedelta(days=1)

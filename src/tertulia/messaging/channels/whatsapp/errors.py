@@ -155,7 +155,9 @@ def render_markdown() -> str:
         "| `retry` | Send the same request again after an exponential backoff with jitter "
         "(the sender's `retry_delay`: 15–30 s, then 30–60 s, ...), within the rate limit; "
         "130429 also holds the number's bucket for a second and 131056 the man's for a pair "
-        "interval (`ratelimit.slow_down`). |",
+        "interval (`ratelimit.slow_down`). In a `failed` status after Meta accepted the "
+        "message, Meta did not deliver that send: it goes again as a new request, on the same "
+        "backoff and within the same attempts, once per failed status (decision 0097). |",
         "| `resend_as_template` | The 24-hour window is closed: send the message's template "
         "instead, once (see below). |",
         "| `undeliverable` | Mark the message undeliverable to this person; no retry. |",

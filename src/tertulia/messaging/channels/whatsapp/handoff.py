@@ -23,15 +23,23 @@ table does not already give: the row is the durable record, and the claim is the
 - **A man first.** Between status-only events a worker checks whether a body with a man's
   message arrived meanwhile, and if so hands the rest of its batch back and takes that first: a
   relay's flood of delivery statuses never delays the next post by more than one event.
+- **Every channel.** Twilio's webhooks are stored and claimed the same way; a claimed event is
+  processed by its channel's kind (`PROCESSORS`: WhatsApp's envelope, Twilio's form).
+- **Only through a claim.** Whatever processes stored events — the worker loop, a drain in the
+  demo or the tests, reconciliation of an unconfirmed send (`webhook_events_process_pending`)
+  — claims them first, so an event is processed by one worker at a time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
@@ -68,34 +76,53 @@ def webhook_event_store(
     _stored.set()
 
 
-def _claimable(now: dt.datetime) -> Q:
-    return Q(processed_at__isnull=True) & (
+# How a claimed event is processed, by the kind of its channel ("whatsapp:peru" -> "whatsapp"):
+# "module:function", imported when first needed (and looked up on each call, so a test may
+# replace the function).
+PROCESSORS = {
+    "whatsapp": "tertulia.messaging.channels.whatsapp.processing:webhook_event_process",
+    "twilio": "tertulia.messaging.channels.twilio_sms.processing:twilio_event_process",
+}
+
+
+def _processor(channel: str) -> Callable[..., Any]:
+    module, _, name = PROCESSORS.get(channel.partition(":")[0], PROCESSORS["whatsapp"]).partition(
+        ":"
+    )
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def _claimable(now: dt.datetime, channel: str | None = None) -> Q:
+    claimable = Q(processed_at__isnull=True) & (
         Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - LEASE)
     )
+    return claimable & Q(channel=channel) if channel is not None else claimable
 
 
 @dataclass(frozen=True)
 class Claimed:
     id: int
     has_messages: bool
+    channel: str
 
 
 def webhook_events_claim(
-    *, limit: int = CLAIM_BATCH, now: dt.datetime | None = None
+    *, limit: int = CLAIM_BATCH, now: dt.datetime | None = None, channel: str | None = None
 ) -> tuple[dt.datetime, list[Claimed]]:
-    """Take up to `limit` stored, unprocessed events for this worker: those with a man's
-    message first, then the oldest. Returns the claim's time (its token) and the events."""
+    """Take up to `limit` stored, unprocessed events for this worker (of one channel, if
+    given): those with a man's message first, then the oldest. Returns the claim's time (its
+    token) and the events."""
     now = now or clock.now()
     with transaction.atomic():
         rows = list(
-            WebhookEvent.objects.filter(_claimable(now))
+            WebhookEvent.objects.filter(_claimable(now, channel))
             .order_by("-has_messages", "id")
             .select_for_update(skip_locked=True)
-            .values_list("id", "has_messages")[:limit]
+            .values_list("id", "has_messages", "channel")[:limit]
         )
         if rows:
             WebhookEvent.objects.filter(id__in=[r[0] for r in rows]).update(claimed_at=now)
-    return now, [Claimed(id=r[0], has_messages=r[1]) for r in rows]
+    return now, [Claimed(id=r[0], has_messages=r[1], channel=r[2]) for r in rows]
 
 
 def _release(claimed_at: dt.datetime, ids: list[int]) -> None:
@@ -119,26 +146,32 @@ def _renew(claimed_at: dt.datetime, ids: list[int], now: dt.datetime) -> set[int
     return mine
 
 
-def _message_waiting(now: dt.datetime) -> bool:
-    return WebhookEvent.objects.filter(_claimable(now), has_messages=True).exists()
+def _message_waiting(now: dt.datetime, channel: str | None = None) -> bool:
+    return WebhookEvent.objects.filter(_claimable(now, channel), has_messages=True).exists()
 
 
-def webhook_events_any_waiting(now: dt.datetime | None = None) -> bool:
-    return WebhookEvent.objects.filter(_claimable(now or clock.now())).exists()
+def webhook_events_any_waiting(now: dt.datetime | None = None, channel: str | None = None) -> bool:
+    return WebhookEvent.objects.filter(_claimable(now or clock.now(), channel)).exists()
 
 
-def webhook_events_process_claimed(claimed_at: dt.datetime, events: list[Claimed]) -> int:
+def webhook_events_process_claimed(
+    claimed_at: dt.datetime,
+    events: list[Claimed],
+    *,
+    channel: str | None = None,
+    share_routing: bool = True,
+) -> int:
     """Process a claimed batch in order; return how many were processed. A failure leaves
-    its event claimed, so it is tried again when the lease ends."""
-    from .processing import webhook_event_process
-
+    its event claimed, so it is tried again when the lease ends. `channel` is the one the
+    batch was claimed from, if it was; with `share_routing` off every event's messages are
+    routed in place, none handed to routing tasks."""
     done = 0
     token = claimed_at
     lost: set[int] = set()
     for index, event in enumerate(events):
         now = clock.now()
         rest = [e.id for e in events[index:] if e.id not in lost]
-        if not event.has_messages and index > 0 and _message_waiting(now):
+        if not event.has_messages and index > 0 and _message_waiting(now, channel):
             _release(token, rest)
             break
         if now - token > LEASE / 2:
@@ -149,7 +182,8 @@ def webhook_events_process_claimed(claimed_at: dt.datetime, events: list[Claimed
         try:
             # The batch's first event is routed here; the others' messages go to routing
             # tasks, so that idle workers share a burst of posts instead of waiting in line.
-            webhook_event_process(event.id, route_inline=done == 0)
+            process = _processor(event.channel)
+            process(event.id, route_inline=done == 0 or not share_routing)
             done += 1
         except Exception:
             # Never the body: it holds numbers and texts.
@@ -170,6 +204,33 @@ def webhook_events_drain(*, limit: int = CLAIM_BATCH, max_batches: int | None = 
         done += webhook_events_process_claimed(claimed_at, events)
         batches += 1
     return done
+
+
+def webhook_events_process_pending(*, channel: str | None = None, limit: int = 1000) -> int:
+    """Process stored events nobody is processing (of one channel, if given), up to `limit`,
+    through the claim like any worker: an event another worker holds under a live lease is
+    left to it, so no event is processed by two at once. Each event's messages are routed in
+    place. Returns how many this call processed. Used where a caller needs what has arrived
+    applied now: reconciling an unconfirmed send, the demos."""
+    done = 0
+    while done < limit:
+        claimed_at, events = webhook_events_claim(
+            limit=min(CLAIM_BATCH, limit - done), channel=channel
+        )
+        if not events:
+            break
+        done += webhook_events_process_claimed(
+            claimed_at, events, channel=channel, share_routing=False
+        )
+    return done
+
+
+def webhook_events_unprocessed(*, channel: str, since: dt.datetime) -> bool:
+    """Whether events of `channel` received after `since` are still unprocessed (another
+    worker holds them, or they failed and wait for their lease to end)."""
+    return WebhookEvent.objects.filter(
+        channel=channel, received_at__gt=since, processed_at__isnull=True
+    ).exists()
 
 
 def run_forever(

@@ -14,7 +14,9 @@ from collections import defaultdict
 from django.db import transaction
 from django.db.models import Q
 
+from tertulia.cohorts.models import Participant
 from tertulia.core import clock
+from tertulia.messaging.channel import ChannelError
 from tertulia.messaging.models import ChannelConfig, Message, WebhookEvent
 from tertulia.messaging.ratelimit import inbound_count
 from tertulia.messaging.services import (
@@ -24,7 +26,7 @@ from tertulia.messaging.services import (
     message_statuses_update,
 )
 
-from .errors import Action, action_for
+from .errors import Action, action_for, rule_for
 from .reengagement import SUPERSEDED, message_reengage, outbox_release_held
 from .webhook import MEDIA_TYPES, InboundEvent, StatusEvent, parse_envelope
 
@@ -122,10 +124,13 @@ def _apply_statuses(channel: str, statuses: list[StatusEvent], now: dt.datetime)
         ],
     )
     _pricing_record(channel, statuses)
+    refused: list[StatusEvent] = []
     for status in statuses:
         if status.status != "failed":
             continue
-        if action_for(status.error_code) is Action.RESEND_AS_TEMPLATE:
+        if action_for(status.error_code) is Action.RETRY:
+            refused.append(status)
+        elif action_for(status.error_code) is Action.RESEND_AS_TEMPLATE:
             at = status.timestamp or now
             message_reengage(channel=channel, provider_id=status.message_id, at=at, now=now)
         elif action_for(status.error_code) is Action.PAUSE_CHANNEL:
@@ -134,6 +139,44 @@ def _apply_statuses(channel: str, statuses: list[StatusEvent], now: dt.datetime)
             config = ChannelConfig.objects.filter(name=channel_name(channel)).first()
             if config is not None:
                 channel_pause(config, f"status webhook error {status.error_code}")
+    _retry_refused(channel, refused, now)
+
+
+def _retry_refused(channel: str, refused: list[StatusEvent], now: dt.datetime) -> None:
+    """`failed` statuses whose code the error table retries (130429, 131056, 131000, 131016):
+    Meta accepted the message and then did not deliver it. Each goes again as a new request
+    on the sender's requeue path (outbox_requeue_refused: backoff, MAX_ATTEMPTS, once per
+    failed status), and Meta's rate-limit signals slow the buckets down as the same answers
+    given at once do (slow_down_for): 130429 the number's, 131056 that man's. A repeated
+    delivery of a status already acted on changes nothing and slows nothing."""
+    if not refused:
+        return
+    from tertulia.messaging.sender import outbox_requeue_refused
+
+    from .channel import PAIR_LIMIT, THROUGHPUT, config_for, slow_down_for
+
+    codes: list[str] = []
+    people: list[int | None] = []
+    for status in refused:
+        code = status.error_code
+        rule = rule_for(code)
+        title = rule.title if rule is not None else "error"
+        error = ChannelError(f"{code} by status webhook: {title}", code=str(code))
+        outcome = outbox_requeue_refused(
+            channel=channel, provider_id=status.message_id, error=error, now=now
+        )
+        if outcome.found:
+            codes.append(str(code))
+            people.append(outcome.participant_id)
+    if THROUGHPUT not in codes and PAIR_LIMIT not in codes:
+        return
+    wanted = {p for p, c in zip(people, codes, strict=True) if c == PAIR_LIMIT and p is not None}
+    phones = dict(Participant.objects.filter(id__in=wanted).values_list("id", "phone"))
+    try:
+        config = config_for(channel)
+    except ChannelError:
+        return
+    slow_down_for(config, codes, [phones.get(p, "") if p is not None else "" for p in people])
 
 
 def _pricing_record(channel: str, statuses: list[StatusEvent]) -> None:
@@ -221,14 +264,3 @@ def _route_received(message_ids: list[int], now: dt.datetime, *, inline: bool = 
     except Exception:
         logger.exception("routing message %s failed; left to a routing task", message_ids[0])
         route_inbound_task.enqueue(message_ids[0], now.isoformat())
-
-
-def webhook_events_process_pending(*, channel: str | None = None, limit: int = 1000) -> int:
-    """Process stored events that were never processed (a lost task, a worker that died)."""
-    pending = WebhookEvent.objects.filter(processed_at__isnull=True)
-    if channel is not None:
-        pending = pending.filter(channel=channel)
-    ids = list(pending.order_by("id").values_list("id", flat=True)[:limit])
-    for event_id in ids:
-        webhook_event_process(event_id)
-    return len(ids)
