@@ -165,7 +165,7 @@ def run(
         import django_rq
 
         django_rq.get_queue("default").connection.flushdb()
-    from tertulia.messaging.channels.whatsapp.demo import DEMO_SECRET, DEMO_TOKEN, _django_server
+    from tertulia.messaging.channels.whatsapp.demo import DEMO_SECRET, DEMO_TOKEN, django_server
     from tertulia.messaging.channels.whatsapp.fake_server import run_fake_whatsapp
     from tertulia.messaging.models import ChannelConfig
 
@@ -180,7 +180,7 @@ def run(
     missing = 0
     started = time.perf_counter()
     with (
-        _django_server() as site,
+        django_server() as site,
         run_fake_whatsapp(
             token=DEMO_TOKEN,
             app_secret=DEMO_SECRET,
