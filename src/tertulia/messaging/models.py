@@ -157,6 +157,13 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["participant", "direction", "created_at"]),
             models.Index(fields=["route", "handled_at"]),
+            # A man's messages not yet routed: a handful at any moment, looked at on every
+            # webhook claim (delivery statuses wait while one is being routed).
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status="received"),
+                name="message_awaiting_route",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -12,7 +12,8 @@ from django.db import IntegrityError, transaction
 
 from tertulia.cohorts.models import Enrollment
 from tertulia.messaging.models import CheckInResponse, Message, Outbox
-from tertulia.messaging.sender import SendReport, outbox_send_batch
+from tertulia.messaging.pipeline import Then, send_recorded
+from tertulia.messaging.sender import outbox_send_start
 from tertulia.messaging.services import engagement_record, service_message_queue
 from tertulia.messaging.signals import inbound_routed
 from tertulia.messaging.texts import text_for
@@ -67,10 +68,14 @@ def message_route(*, message_id: int, now: dt.datetime) -> str:
     return route
 
 
-def outbox_send_routed(*, now: dt.datetime, limit: int = ROUTED_SEND_LIMIT) -> SendReport:
+def outbox_send_routed(
+    *, now: dt.datetime, limit: int = ROUTED_SEND_LIMIT, then: Then | None = None
+) -> int:
     """Send what routing at `now` queued (every row it writes is created at `now` and due at
     once), oldest first, claimed by id: the others' copies of a post leave from the task that
-    routed it, ahead of any backlog of program content in the Outbox."""
+    routed it, ahead of any backlog of program content in the Outbox. Returns how many rows it
+    took; each batch's report goes to `then` once recorded, here or on the process's recorder
+    thread (messaging.pipeline)."""
     ids = list(
         Outbox.objects.filter(
             status=Outbox.Status.QUEUED, due_at__lte=now, step__isnull=True, created_at=now
@@ -78,12 +83,9 @@ def outbox_send_routed(*, now: dt.datetime, limit: int = ROUTED_SEND_LIMIT) -> S
         .order_by("id")
         .values_list("id", flat=True)[:limit]
     )
-    total = SendReport()
     for start in range(0, len(ids), ROUTED_SEND_BATCH):
-        report = outbox_send_batch(now=now, ids=ids[start : start + ROUTED_SEND_BATCH])
-        for field, value in vars(report).items():
-            setattr(total, field, getattr(total, field) + value)
-    return total
+        send_recorded(outbox_send_start(now=now, ids=ids[start : start + ROUTED_SEND_BATCH]), then)
+    return len(ids)
 
 
 def _route(message: Message, now: dt.datetime) -> str:

@@ -275,6 +275,18 @@ def outbox_send_batch(
     return _batch_finish(_batch_start(now, limit, ids))
 
 
+def outbox_send_start(*, now: dt.datetime, ids: Sequence[int]) -> StartedBatch:
+    """Claim these rows, write their Message rows and start their requests; the returned
+    batch's results are recorded by `outbox_send_finish` (in this thread or another one, see
+    messaging.pipeline)."""
+    return _batch_start(now, len(ids), ids)
+
+
+def outbox_send_finish(batch: StartedBatch) -> SendReport:
+    """Wait for a started batch's requests and record every result."""
+    return _batch_finish(batch)
+
+
 def outbox_send_batches(
     *, now: dt.datetime, limit: int = 500, batches: int = 20
 ) -> tuple[SendReport, bool]:
@@ -286,7 +298,7 @@ def outbox_send_batches(
     for number in range(batches):
         if current.report.claimed == 0:
             return total, True
-        following: _Started | None = None
+        following: StartedBatch | None = None
         if number + 1 < batches:
             try:
                 following = _batch_start(now, limit)
@@ -303,7 +315,7 @@ def outbox_send_batches(
 
 
 @dataclass
-class _Started:
+class StartedBatch:
     """A batch whose requests are in flight: what its results are recorded against."""
 
     now: dt.datetime
@@ -312,7 +324,7 @@ class _Started:
     started: list[tuple[list[ClaimedRow], Callable[[], list[SendResult | ChannelError]]]]
 
 
-def _batch_finish(batch: _Started) -> SendReport:
+def _batch_finish(batch: StartedBatch) -> SendReport:
     """Wait for a started batch's channels and record every result."""
     done_rows: list[ClaimedRow] = []
     results: list[SendResult | ChannelError] = []
@@ -328,13 +340,13 @@ def _batch_finish(batch: _Started) -> SendReport:
     return batch.report
 
 
-def _batch_start(now: dt.datetime, limit: int, only: Sequence[int] | None = None) -> _Started:
+def _batch_start(now: dt.datetime, limit: int, only: Sequence[int] | None = None) -> StartedBatch:
     """Claim up to `limit` due rows, write their Message rows and start every channel."""
     report = SendReport()
     rows = _claim(limit, now, only)
     report.claimed = len(rows)
     if not rows:
-        return _Started(now, report, {}, [])
+        return StartedBatch(now, report, {}, [])
     _load(rows)
 
     # Program content stops the moment he opts out; service messages (his confirmation) go.
@@ -372,14 +384,14 @@ def _batch_start(now: dt.datetime, limit: int, only: Sequence[int] | None = None
             dropped |= {r.id for r in refused}
     rows = [r for r in rows if r.id not in dropped]
     if not rows:
-        return _Started(now, report, {}, [])
+        return StartedBatch(now, report, {}, [])
 
     messages = _messages_for(rows, now)
     # By kind of channel ("whatsapp"), then by configured channel ("whatsapp:peru").
     by_kind: dict[str, dict[str, list[ClaimedRow]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         by_kind[row.channel.partition(":")[0]][row.channel].append(row)
-    batch = _Started(now, report, messages, [])
+    batch = StartedBatch(now, report, messages, [])
     try:
         for kind, channels in by_kind.items():
             groups = list(channels.values())

@@ -12,7 +12,7 @@ from tertulia.core import clock
 from tertulia.messaging.models import Outbox
 from tertulia.messaging.router import ROUTED_SEND_LIMIT, message_route, outbox_send_routed
 from tertulia.messaging.scheduler import outbox_enqueue_due
-from tertulia.messaging.sender import outbox_recover_stale, outbox_send_batches
+from tertulia.messaging.sender import SendReport, outbox_recover_stale, outbox_send_batches
 
 SEND_BATCHES_PER_TASK = 20
 # Rows claimed at a time: small enough that several workers share a burst (a relay's 49 sends
@@ -87,7 +87,11 @@ def message_route_and_send(*, message_id: int, now: dt.datetime) -> str:
     others' phones (bench/relay.py). Rows left due (paced by a rate limit, more than one
     task's share) go to send_outbox_task."""
     route = message_route(message_id=message_id, now=now)
-    report = outbox_send_routed(now=now)
-    if report.paced or report.retried or report.claimed >= ROUTED_SEND_LIMIT:
+
+    def then(report: SendReport) -> None:
+        if report.paced or report.retried:
+            transaction.on_commit(lambda: send_outbox_task.enqueue(now.isoformat()))
+
+    if outbox_send_routed(now=now, then=then) >= ROUTED_SEND_LIMIT:
         transaction.on_commit(lambda: send_outbox_task.enqueue(now.isoformat()))
     return route

@@ -117,15 +117,23 @@ def _rq_worker(*, long_lived: bool = False):  # type: ignore[no-untyped-def]
 def run_forever(*, webhooks: bool = True) -> None:
     """A long-lived worker on the configured backend. With `webhooks`, a thread of the same
     process claims and processes stored webhook events (channels/whatsapp/handoff.py)."""
-    if webhooks:
-        from tertulia.messaging.channels.whatsapp import handoff
+    from tertulia.messaging import pipeline
 
-        handoff.start()
-    backend = _backend_path()
-    if backend.startswith("django_tasks_rq"):
-        _rq_worker(long_lived=True).work()
-    else:
-        _db_worker(batch=False).run()
+    # A routed post's copies are recorded on a thread of their own while the next post is
+    # routed (messaging.pipeline); what was started is recorded before the worker exits.
+    pipeline.pipeline_start()
+    try:
+        if webhooks:
+            from tertulia.messaging.channels.whatsapp import handoff
+
+            handoff.start()
+        backend = _backend_path()
+        if backend.startswith("django_tasks_rq"):
+            _rq_worker(long_lived=True).work()
+        else:
+            _db_worker(batch=False).run()
+    finally:
+        pipeline.pipeline_stop()
 
 
 def start_ticker(tick: Callable[[], None], every_seconds: float) -> threading.Thread:

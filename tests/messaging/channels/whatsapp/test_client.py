@@ -1,5 +1,3 @@
-
-
 def test_pacing_tick_is_shared_and_never_early() -> None:
     """Requests waiting for moments within one tick wake together, and never before."""
     import asyncio

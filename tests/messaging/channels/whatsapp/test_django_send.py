@@ -196,3 +196,43 @@ def test_statuses_applied_before_the_sender_records_are_not_undone(
     out = Message.objects.filter(direction=Message.Direction.OUT)
     assert set(out.values_list("status", flat=True)) == {Message.Status.READ}
     assert all(m.provider_id and m.sent_at for m in out)
+
+
+def test_with_the_pipeline_a_batch_is_recorded_on_the_recorder_thread(
+    day0, wa_config, fake, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A long-lived worker starts a batch's requests and goes on; the recorder thread waits
+    for them and records each result, in order, before the worker stops."""
+    import threading
+
+    from tertulia.messaging import pipeline
+    from tertulia.messaging.sender import outbox_send_start
+
+    rows = day0(men=2)
+    recorded_on: list[str] = []
+    reports = []
+    finish = pipeline.outbox_send_finish
+
+    def watched(batch):  # type: ignore[no-untyped-def]
+        recorded_on.append(threading.current_thread().name)
+        return finish(batch)
+
+    monkeypatch.setattr(pipeline, "outbox_send_finish", watched)
+    pipeline.pipeline_start()
+    try:
+        first = [r.pk for r in rows[: len(rows) // 2]]
+        second = [r.pk for r in rows[len(rows) // 2 :]]
+        assert pipeline.send_recorded(outbox_send_start(now=T, ids=first), reports.append) is None
+        assert pipeline.send_recorded(outbox_send_start(now=T, ids=second), reports.append) is None
+    finally:
+        pipeline.pipeline_stop()
+
+    assert recorded_on == ["tertulia-send-recorder"] * 2
+    assert [r.sent for r in reports] == [len(first), len(second)]
+    assert set(Outbox.objects.values_list("status", flat=True)) == {Outbox.Status.SENT}
+    out = Message.objects.filter(direction=Message.Direction.OUT)
+    assert all(m.provider_id for m in out)
+    assert references(fake) == sorted(str(m.pk) for m in out)
+
+    # Stopped: the next batch is recorded in place, and its report returned.
+    assert pipeline.send_recorded(outbox_send_start(now=T, ids=[])) is not None

@@ -406,3 +406,51 @@ def test_reconciliation_waits_for_an_event_another_worker_holds(
     message.refresh_from_db()
     assert (row.status, message.provider_id) == (Outbox.Status.SENT, "wamid.LOST")
     assert WebhookEvent.objects.get().processed_at is not None
+
+
+def _awaiting_route(n: int) -> Message:
+    """A man's message stored and not yet routed (its routing task still queued)."""
+    return Message.objects.create(
+        direction=Message.Direction.IN,
+        channel=CHANNEL,
+        provider_id=f"wamid.R{n}",
+        body="Hola",
+        status=Message.Status.RECEIVED,
+        created_at=clock.now(),
+    )
+
+
+def test_a_worker_leaves_statuses_while_a_message_waits_to_be_routed(simulated) -> None:  # type: ignore[no-untyped-def]
+    for n in range(2):
+        store(messages=False, n=n)
+    waiting = _awaiting_route(1)
+
+    assert handoff.webhook_events_claim(defer_statuses=True)[1] == []
+    # Whatever must leave nothing behind (reconciliation, the demo) still takes them.
+    assert handoff.webhook_events_drain(defer_statuses=False) == 2
+
+    store(messages=False, n=2)
+    store(messages=True, n=3)
+    _, batch = handoff.webhook_events_claim(defer_statuses=True)
+    assert [e.has_messages for e in batch] == [True]
+
+    Message.objects.filter(pk=waiting.pk).update(status=Message.Status.ROUTED)
+    _, batch = handoff.webhook_events_claim(defer_statuses=True)
+    assert [e.has_messages for e in batch] == [False]
+
+
+def test_statuses_wait_no_longer_than_their_patience(simulated) -> None:  # type: ignore[no-untyped-def]
+    store(messages=False, n=1)
+    _awaiting_route(1)
+    assert handoff.webhook_events_claim(defer_statuses=True)[1] == []
+
+    simulated.advance(handoff.STATUS_PATIENCE + dt.timedelta(seconds=1))
+    _, batch = handoff.webhook_events_claim(defer_statuses=True)
+    assert len(batch) == 1
+
+    # A message whose routing keeps failing holds nothing back after ROUTING_RECENT: a
+    # status that has just arrived is taken at once.
+    simulated.advance(handoff.ROUTING_RECENT)
+    store(messages=False, n=2)
+    assert Message.objects.filter(status=Message.Status.RECEIVED).count() == 1
+    assert len(handoff.webhook_events_claim(defer_statuses=True)[1]) == 1

@@ -25,6 +25,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Min
 
+from tertulia.cohorts.models import Enrollment
 from tertulia.messaging.channel import SUPERSEDED as CHANNEL_SUPERSEDED
 from tertulia.messaging.channel import ChannelError, Outbound, SendResult
 from tertulia.messaging.models import ChannelConfig, Message, MessageTemplate, Outbox
@@ -71,44 +72,80 @@ class Plan:
         )
 
 
+@dataclass
+class _Sent:
+    """What deciding a plan reads of a Message: its columns, not the model (a community post's
+    49 copies would otherwise build 49 Messages with their relations to decide nothing)."""
+
+    pk: int
+    participant_id: int | None
+    payload: dict[str, Any]
+    step: Step | None
+    enrollment_id: int | None
+    enrollment: Enrollment | None = None
+
+
 def plans_for(outbounds: Sequence[Outbound], config: ChannelConfig, now: dt.datetime) -> list[Plan]:
     """One Plan per outbound, with a handful of queries for the whole batch."""
     if not config.service_window:
         return [Plan(message_id=o.message_id, free_form=True) for o in outbounds]
-    messages = {
-        m.pk: m
-        for m in Message.objects.filter(pk__in=[o.message_id for o in outbounds]).select_related(
-            "outbox__step__day__topic", "enrollment__cohort__curriculum__program"
-        )
+    rows = {
+        pk: _Sent(pk, participant_id, payload or {}, None, enrollment_id)
+        for pk, participant_id, payload, enrollment_id in Message.objects.filter(
+            pk__any=[o.message_id for o in outbounds]
+        ).values_list("pk", "participant_id", "payload", "enrollment_id")
     }
-    people = {m.participant_id for m in messages.values() if m.participant_id}
-    open_now = participants_in_window(people, at=now)
+    step_of = dict(
+        Message.objects.filter(pk__any=list(rows), outbox__step__isnull=False).values_list(
+            "pk", "outbox__step_id"
+        )
+    )
+    steps = Step.objects.select_related("day__topic").in_bulk(set(step_of.values()))
+    for pk, step_id in step_of.items():
+        rows[pk].step = steps.get(step_id)
+    open_now = participants_in_window(
+        {r.participant_id for r in rows.values() if r.participant_id}, at=now
+    )
     templates = list(MessageTemplate.objects.filter(channel=config, active=True))
-    steps = [m.outbox.step for m in messages.values() if m.outbox and m.outbox.step]
     first_positions = dict(
-        Step.objects.filter(day_id__in={s.day_id for s in steps})
+        Step.objects.filter(day_id__in={s.day_id for s in steps.values()})
         .values("day_id")
         .annotate(first=Min("position"))
         .values_list("day_id", "first")
     )
+    # A program day's opening or a named template needs his enrollment (the curriculum's
+    # values, his current day): only those are read.
+    wanted = {
+        rows[o.message_id].enrollment_id
+        for o in outbounds
+        if rows[o.message_id].enrollment_id and (o.template or rows[o.message_id].step)
+    }
+    if wanted:
+        enrollments = Enrollment.objects.select_related("cohort__curriculum__program").in_bulk(
+            wanted
+        )
+        for row in rows.values():
+            row.enrollment = enrollments.get(row.enrollment_id) if row.enrollment_id else None
     return [
-        _plan(outbound, messages[outbound.message_id], open_now, templates, first_positions)
+        _plan(outbound, rows[outbound.message_id], open_now, templates, first_positions)
         for outbound in outbounds
     ]
 
 
 def _plan(
     outbound: Outbound,
-    message: Message,
+    row: _Sent,
     open_now: set[int],
     templates: list[MessageTemplate],
     first_positions: dict[int, int],
 ) -> Plan:
-    free_form = message.participant_id in open_now and not _closed_by_meta(message)
+    free_form = row.participant_id in open_now and not _closed_by_meta(
+        row.payload, row.participant_id
+    )
     # The template is found even inside the window: Meta may disagree (131047).
-    plan = Plan(message_id=message.pk, free_form=free_form, loaded=message)
-    step = message.outbox.step if message.outbox else None
-    curriculum = message.enrollment.cohort.curriculum if message.enrollment else None
+    plan = Plan(message_id=row.pk, free_form=free_form)
+    step = row.step
+    curriculum = row.enrollment.cohort.curriculum if row.enrollment else None
     day: Day | None = None
     if step is not None:
         if step.position == first_positions.get(step.day_id):
@@ -118,9 +155,9 @@ def _plan(
         plan.template = next((t for t in templates if t.name == outbound.template), None)
         if plan.template is None:
             plan.missing_template = outbound.template
-        elif plan.template.parameters and message.enrollment and curriculum:
+        elif plan.template.parameters and row.enrollment and curriculum:
             day = (
-                Day.objects.filter(curriculum=curriculum, number=message.enrollment.current_day)
+                Day.objects.filter(curriculum=curriculum, number=row.enrollment.current_day)
                 .select_related("topic")
                 .first()
             )
@@ -134,13 +171,13 @@ def _plan(
     return plan
 
 
-def _closed_by_meta(message: Message) -> bool:
+def _closed_by_meta(payload: dict[str, Any], participant_id: int | None) -> bool:
     """Meta said his window was closed when it refused this message; it is open again only
     if he has written since."""
-    closed_at = message.payload.get("window_closed_at")
-    if not closed_at or not message.participant_id:
+    closed_at = payload.get("window_closed_at")
+    if not closed_at or not participant_id:
         return False
-    closes = window_closes_at(message.participant_id)
+    closes = window_closes_at(participant_id)
     return closes is None or closes - SERVICE_WINDOW <= dt.datetime.fromisoformat(closed_at)
 
 
