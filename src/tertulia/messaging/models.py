@@ -111,8 +111,15 @@ class Message(models.Model):
         RECRUITMENT = "recruitment", _("recruitment conversation")  # screening, consent, baseline
 
     direction = models.CharField(max_length=3, choices=Direction.choices)
+    # No index of its own: the (participant, direction, created_at) index below serves every
+    # look-up by participant, and each index is one more write per message sent.
     participant = models.ForeignKey(
-        Participant, on_delete=models.CASCADE, related_name="messages", null=True, blank=True
+        Participant,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        null=True,
+        blank=True,
+        db_index=False,
     )
     enrollment = models.ForeignKey(
         Enrollment, on_delete=models.SET_NULL, related_name="messages", null=True, blank=True
