@@ -112,6 +112,21 @@ def test_timeout_before_acceptance_is_maybe_accepted_but_not_logged(fake: FakeWh
     assert len(fake.log) == 0
 
 
+def test_a_batch_gives_up_on_a_request_that_outlives_the_timeout(fake: FakeWhatsApp) -> None:
+    """send_many times requests out itself (one watchdog, no timer per request): the slow one
+    is reported maybe accepted, the others are not held back by it."""
+    fake.force("timeout")
+    with client_for(fake, timeout=0.5) as client:
+        started = time.monotonic()
+        results = client.send_many([text_payload(TO, f"m{n}")[0] for n in range(5)])
+        elapsed = time.monotonic() - started
+    failed = [r for r in results if isinstance(r, CloudAPIError)]
+    assert len(failed) == 1 and failed[0].maybe_accepted is True
+    assert failed[0].action is Action.RETRY
+    assert len(fake.log) == 4
+    assert 0.5 <= elapsed < 3.0
+
+
 def test_timeout_after_acceptance_can_be_reconciled_by_status(
     receiver: Receiver,
 ) -> None:

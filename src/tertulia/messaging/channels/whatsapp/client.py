@@ -764,10 +764,14 @@ class AsyncCloudAPIClient:
         connect_timeout: float = 5.0,
         max_connections: int = 100,
         sessions: dict[tuple[Any, ...], Any] | None = None,
+        timed_by_caller: bool = False,
     ) -> None:
         self.endpoints = _Endpoints(base_url, api_version, phone_number_id)
         self._headers = {"Authorization": f"Bearer {access_token}"}
-        self._timeout = timeout
+        self.timeout = timeout
+        # A caller that gives up on slow requests itself (_BatchLoop's watchdog) spares
+        # aiohttp a timer per request; connecting keeps its own timeout.
+        self._timeout = None if timed_by_caller else timeout
         self._connect_timeout = connect_timeout
         self._max_connections = max_connections
         self._session: Any = None
@@ -775,7 +779,13 @@ class AsyncCloudAPIClient:
         # Sessions shared by the clients of one event loop (several numbers under one token
         # and host share one connection pool): fewer connections, fewer events per request.
         self._sessions = sessions
-        self._session_key = (base_url, access_token, timeout, connect_timeout, max_connections)
+        self._session_key = (
+            base_url,
+            access_token,
+            self._timeout,
+            connect_timeout,
+            max_connections,
+        )
 
     def __repr__(self) -> str:
         return f"<AsyncCloudAPIClient phone_number_id={self.endpoints.phone_number_id}>"
@@ -930,7 +940,10 @@ class _BatchLoop:
         self._loop = _SharedLoop.get()
         self._pid = os.getpid()
         self._client = AsyncCloudAPIClient(
-            **settings, max_connections=max(POOL, max_connections), sessions=_SharedLoop.sessions
+            **settings,
+            max_connections=max(POOL, max_connections),
+            sessions=_SharedLoop.sessions,
+            timed_by_caller=True,
         )
 
     def usable(self) -> bool:
@@ -956,6 +969,20 @@ class _BatchLoop:
             # the rest of the loop on a paced batch.
             in_flight = 0
             freed: asyncio.Future[None] | None = None
+            # Requests in flight by when they left; one watchdog gives up on those older than
+            # the client's timeout (as aiohttp's own timeout would, with a timer per request).
+            leaving: dict[asyncio.Task[None], float] = {}
+            timed_out: set[asyncio.Task[None]] = set()
+            timeout = self._client.timeout
+
+            async def watchdog() -> None:
+                while True:
+                    await asyncio.sleep(min(1.0, timeout / 4))
+                    now = loop.time()
+                    for task, left in list(leaving.items()):
+                        if now - left > timeout:
+                            timed_out.add(task)
+                            task.cancel()
 
             async def one(index: int) -> None:
                 nonlocal in_flight
@@ -963,7 +990,14 @@ class _BatchLoop:
                     results[index] = await self._client.send(payloads[index])
                 except CloudAPIError as error:
                     results[index] = error
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if task not in timed_out:
+                        raise
+                    # It left and got no answer in time: Meta may have accepted it.
+                    results[index] = _transport_error(TimeoutError(), maybe_accepted=True)
                 finally:
+                    leaving.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
                     in_flight -= 1
                     if freed is not None and not freed.done():
                         freed.set_result(None)
@@ -1000,9 +1034,15 @@ class _BatchLoop:
                         continue
                     taken += 1
                 in_flight += 1
-                sending.append(loop.create_task(one(index)))
+                task = loop.create_task(one(index))
+                leaving[task] = loop.time()
+                sending.append(task)
                 index += 1
-            await asyncio.gather(*sending)
+            guard = loop.create_task(watchdog())
+            try:
+                await asyncio.gather(*sending)
+            finally:
+                guard.cancel()
             return results
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop)
