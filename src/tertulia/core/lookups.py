@@ -16,11 +16,11 @@ class Any_(Lookup):
     lookup_name = "any"
     prepare_rhs = False
 
-    def get_db_prep_lookup(self, value: Any, connection: Any) -> tuple[str, list[Any]]:
+    def get_db_prep_lookup(self, value: Any, connection: Any) -> Any:
         prep = self.lhs.output_field.get_prep_value
         return "%s", [[prep(v) for v in value]]
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
         if connection.vendor != "postgresql":
             return In(self.lhs, list(self.rhs)).as_sql(compiler, connection)
         lhs, lhs_params = self.process_lhs(compiler, connection)

@@ -63,8 +63,9 @@ def message_route(*, message_id: int, now: dt.datetime) -> str:
         route = message.route
         message.status = Message.Status.ROUTED
         message.save(update_fields=["route", "status", "keyword"])
-        if message.enrollment_id and message.enrollment.state != Enrollment.State.OPTED_OUT:
-            engagement_record(message.enrollment_id, message.created_at, replies=1)
+        enrollment = message.enrollment
+        if enrollment is not None and enrollment.state != Enrollment.State.OPTED_OUT:
+            engagement_record(enrollment.pk, message.created_at, replies=1)
     return route
 
 
