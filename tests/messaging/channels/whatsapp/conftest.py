@@ -5,6 +5,7 @@ signed POST)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Iterator
@@ -183,3 +184,27 @@ def unconfirmed_send(enrollment: Any, at: Any) -> tuple[Any, Any]:
         created_at=at,
     )
     return row, message
+
+
+# The day a cohort of the send tests starts; its day 0 is queued at 19:00 Lima time.
+DAY0_START = dt.date(2026, 3, 2)
+
+
+@pytest.fixture
+def day0(make_cohort: Any, enroll: Any) -> Any:
+    """Day 0 of a cohort on whatsapp:test queued for `men` men; returns a function that gives
+    the queued Outbox rows."""
+    from tertulia.cohorts.models import Cohort
+    from tertulia.messaging.models import Outbox
+    from tertulia.messaging.scheduler import outbox_enqueue_due
+    from tests.conftest import lima
+
+    def schedule(men: int = 1) -> list[Outbox]:
+        cohort = make_cohort(start=DAY0_START)
+        Cohort.objects.filter(pk=cohort.pk).update(channel=CHANNEL)
+        for n in range(men):
+            enroll(cohort, phone=f"+51987{n:06d}")
+        outbox_enqueue_due(now=lima(DAY0_START, 19, 0))
+        return list(Outbox.objects.order_by("id"))
+
+    return schedule

@@ -8,35 +8,16 @@ import datetime as dt
 
 import pytest
 
-from tertulia.cohorts.models import Cohort
 from tertulia.messaging.channels.whatsapp import channel as wa_channel
 from tertulia.messaging.models import MediaUpload, Message, Outbox
-from tertulia.messaging.scheduler import outbox_enqueue_due
 from tertulia.messaging.sender import LEASE, outbox_recover_stale, outbox_send_batch
 from tests.conftest import lima
-
-from .conftest import CHANNEL
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 START = dt.date(2026, 3, 2)
 T = lima(START, 19, 1)
 DAY0 = 3  # text, audio, check-in
-
-
-@pytest.fixture
-def day0(make_cohort, enroll):  # type: ignore[no-untyped-def]
-    """Day 0 of a cohort on whatsapp:test queued for `men` men; returns a function."""
-
-    def schedule(men: int = 1) -> list[Outbox]:
-        cohort = make_cohort(start=START)
-        Cohort.objects.filter(pk=cohort.pk).update(channel=CHANNEL)
-        for n in range(men):
-            enroll(cohort, phone=f"+51987{n:06d}")
-        outbox_enqueue_due(now=lima(START, 19, 0))
-        return list(Outbox.objects.order_by("id"))
-
-    return schedule
 
 
 def references(fake) -> list[str]:  # type: ignore[no-untyped-def]

@@ -11,35 +11,21 @@ from typing import Any
 
 import pytest
 
-from tertulia.cohorts.models import Cohort
 from tertulia.core import clock
 from tertulia.messaging import ratelimit
 from tertulia.messaging.channel import SUPERSEDED
 from tertulia.messaging.channels.whatsapp import channel as wa_channel
 from tertulia.messaging.channels.whatsapp.handoff import webhook_events_drain
 from tertulia.messaging.models import Message, Outbox
-from tertulia.messaging.scheduler import outbox_enqueue_due
 from tertulia.messaging.sender import MAX_ATTEMPTS, _sent_record, outbox_send_batch
 from tests.conftest import lima
 
-from .conftest import CHANNEL, envelope, post_signed, unconfirmed_send
+from .conftest import envelope, post_signed, unconfirmed_send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 START = dt.date(2026, 3, 2)
 T = lima(START, 19, 1)
-
-
-@pytest.fixture
-def day0(make_cohort: Any, enroll: Any) -> Any:
-    def schedule(men: int = 1) -> None:
-        cohort = make_cohort(start=START)
-        Cohort.objects.filter(pk=cohort.pk).update(channel=CHANNEL)
-        for n in range(men):
-            enroll(cohort, phone=f"+51987{n:06d}")
-        outbox_enqueue_due(now=lima(START, 19, 0))
-
-    return schedule
 
 
 @pytest.fixture

@@ -24,18 +24,6 @@ START = dt.date(2026, 3, 2)
 T = lima(START, 19, 1)
 
 
-@pytest.fixture
-def day0(make_cohort: Any, enroll: Any) -> Any:
-    def schedule(men: int = 1) -> None:
-        cohort = make_cohort(start=START)
-        Cohort.objects.filter(pk=cohort.pk).update(channel=CHANNEL)
-        for n in range(men):
-            enroll(cohort, phone=f"+51987{n:06d}")
-        outbox_enqueue_due(now=lima(START, 19, 0))
-
-    return schedule
-
-
 def test_a_throughput_answer_holds_the_whole_number(day0: Any, wa_config: Any, fake: Any) -> None:
     """Meta said 130429: nothing more leaves that number for a second, in any process
     sharing the bucket; the refused message is retried with backoff."""
