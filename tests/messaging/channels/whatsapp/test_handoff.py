@@ -65,6 +65,24 @@ def queued_tasks() -> int:
     return int(DBTaskResult.objects.count())
 
 
+def in_threads(count: int, work: Any) -> None:
+    """Run `work` in `count` threads that start together, each on its own connection."""
+    start = threading.Barrier(count)
+
+    def run() -> None:
+        try:
+            start.wait()
+            work()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+
 def require_postgresql() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("workers in threads need a database they can share: runs on PostgreSQL")
@@ -218,20 +236,7 @@ def test_two_workers_claiming_at_once_never_process_the_same_event(monkeypatch) 
         return {}
 
     monkeypatch.setattr(processing, "webhook_event_process", record)
-    start = threading.Barrier(4)
-
-    def worker() -> None:
-        try:
-            start.wait()
-            handoff.webhook_events_drain(limit=7)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    in_threads(4, lambda: handoff.webhook_events_drain(limit=7))
     ids = [event_id for _, event_id in seen]
     assert len(ids) == 300
     assert len(set(ids)) == 300
@@ -338,21 +343,8 @@ def test_process_pending_in_threads_processes_each_event_once(monkeypatch) -> No
         return {}
 
     monkeypatch.setattr(processing, "webhook_event_process", record)
-    start = threading.Barrier(2)
     counts: list[int] = []
-
-    def caller() -> None:
-        try:
-            start.wait()
-            counts.append(handoff.webhook_events_process_pending(channel=CHANNEL))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=caller) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    in_threads(2, lambda: counts.append(handoff.webhook_events_process_pending(channel=CHANNEL)))
     assert len(seen) == len(set(seen)) == 200
     assert sum(counts) == 200
 

@@ -89,17 +89,14 @@ def plans_for(outbounds: Sequence[Outbound], config: ChannelConfig, now: dt.date
     """One Plan per outbound, with a handful of queries for the whole batch."""
     if not config.service_window:
         return [Plan(message_id=o.message_id, free_form=True) for o in outbounds]
-    rows = {
-        pk: _Sent(pk, participant_id, payload or {}, None, enrollment_id)
-        for pk, participant_id, payload, enrollment_id in Message.objects.filter(
-            pk__any=[o.message_id for o in outbounds]
-        ).values_list("pk", "participant_id", "payload", "enrollment_id")
-    }
-    step_of = dict(
-        Message.objects.filter(pk__any=list(rows), outbox__step__isnull=False).values_list(
-            "pk", "outbox__step_id"
-        )
-    )
+    rows: dict[int, _Sent] = {}
+    step_of: dict[int, int] = {}
+    for pk, participant_id, payload, enrollment_id, step_id in Message.objects.filter(
+        pk__any=[o.message_id for o in outbounds]
+    ).values_list("pk", "participant_id", "payload", "enrollment_id", "outbox__step_id"):
+        rows[pk] = _Sent(pk, participant_id, payload or {}, None, enrollment_id)
+        if step_id is not None:
+            step_of[pk] = step_id
     steps = Step.objects.select_related("day__topic").in_bulk(set(step_of.values()))
     for pk, step_id in step_of.items():
         rows[pk].step = steps.get(step_id)
