@@ -5,11 +5,11 @@ cohort posts at the same moment (20 posts at once); each post is relayed to the 
 figure is, per post, the time from the fake sending its webhook to the last of the 49 relayed
 sends accepted by the fake. Target: p99 <= 2 s.
 
-Everything but Meta is production code: the signed webhook view (in-process threaded WSGI
-server), the webhook store, the task queue (database backend, or RQ with --redis-url) drained
-by `tertulia worker` processes, the router, safety triage, the relay, the sender and the
-WhatsApp channel. Delivery statuses (sent, delivered, read) flow back by webhook during the
-run, as they would.
+Everything but Meta is production code: the signed webhook view (served by gunicorn in its
+own processes with the deployment's settings, tertulia/gunicorn_conf.py), the webhook store,
+the task queue (database backend, or RQ with --redis-url) drained by `tertulia worker`
+processes, the router, safety triage, the relay, the sender and the WhatsApp channel.
+Delivery statuses (sent, delivered, read) flow back by webhook during the run, as they would.
 
 The number's rate is Meta's highest tier, 1,000 messages/s (--rate), paced at 80% by the
 limiter: a burst of 20 x 49 = 980 sends needs 1.23 s of pacing alone, so the 2 s target leaves
@@ -41,6 +41,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench._serve import gunicorn  # noqa: E402
+
 CHANNEL = "relaybench"
 PG_HOST = ["-h", "127.0.0.1", "-U", "postgres"]
 PG_BENCH = "postgres://postgres@127.0.0.1:5432/tertulia_relay_bench"
@@ -165,7 +168,7 @@ def run(
         import django_rq
 
         django_rq.get_queue("default").connection.flushdb()
-    from tertulia.messaging.channels.whatsapp.demo import DEMO_SECRET, DEMO_TOKEN, django_server
+    from tertulia.messaging.channels.whatsapp.demo import DEMO_SECRET, DEMO_TOKEN
     from tertulia.messaging.channels.whatsapp.fake_server import run_fake_whatsapp
     from tertulia.messaging.models import ChannelConfig
 
@@ -180,7 +183,9 @@ def run(
     missing = 0
     started = time.perf_counter()
     with (
-        django_server() as site,
+        # Its own processes, as deployed: in this process it would share the interpreter
+        # lock with the fake, which stands for Meta's servers, and slow the fake's answers.
+        gunicorn(dict(os.environ), ready=f"/webhooks/whatsapp/{CHANNEL}/") as site,
         run_fake_whatsapp(
             token=DEMO_TOKEN,
             app_secret=DEMO_SECRET,

@@ -13,6 +13,7 @@ from typing import Any
 
 from tertulia.cohorts.models import Enrollment
 from tertulia.community.models import CommunityPost, Membership, PostDelivery
+from tertulia.core.bulk import bulk_insert
 from tertulia.messaging.models import Message, Outbox
 from tertulia.messaging.window import participants_in_window
 
@@ -156,16 +157,18 @@ def post_relay(post: CommunityPost, now: dt.datetime, *, fresh: bool = False) ->
         )
         for enrollment_id, participant_id in live_targets
     }
-    Outbox.objects.bulk_create(outboxes.values())
-    PostDelivery.objects.bulk_create(
-        PostDelivery(
-            post=post,
-            enrollment_id=enrollment_id,
-            outbox=outboxes.get(enrollment_id),
-            via=PostDelivery.Via.LIVE if enrollment_id in outboxes else "",
-            created_at=now,
-        )
-        for enrollment_id, _ in targets
+    bulk_insert(list(outboxes.values()))
+    bulk_insert(
+        [
+            PostDelivery(
+                post=post,
+                enrollment_id=enrollment_id,
+                outbox=outboxes.get(enrollment_id),
+                via=PostDelivery.Via.LIVE if enrollment_id in outboxes else "",
+                created_at=now,
+            )
+            for enrollment_id, _ in targets
+        ]
     )
     if not fresh:
         CommunityPost.objects.filter(pk=post.pk).update(

@@ -249,6 +249,10 @@ class MessageLog:
     def __init__(self, path: str | Path | None = None) -> None:
         self._entries: list[AcceptedMessage] = []
         self._cond = threading.Condition()
+        # The counts waiters wait for: an append wakes them only when one is reached, not
+        # for every message (a benchmark's waiting thread would otherwise compete with the
+        # server's loop for the interpreter on each of thousands of sends).
+        self._awaited: list[int] = []
         self._file = Path(path).open("a", encoding="utf-8") if path else None  # noqa: SIM115
 
     def append(self, entry: AcceptedMessage) -> None:
@@ -257,7 +261,8 @@ class MessageLog:
             if self._file is not None:
                 self._file.write(json.dumps(entry.record()) + "\n")
                 self._file.flush()
-            self._cond.notify_all()
+            if self._awaited and len(self._entries) >= min(self._awaited):
+                self._cond.notify_all()
 
     def close(self) -> None:
         if self._file is not None:
@@ -275,7 +280,11 @@ class MessageLog:
     def wait_for(self, count: int, timeout: float = 5.0) -> bool:
         """Block until at least `count` messages were accepted; False on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: len(self._entries) >= count, timeout)
+            self._awaited.append(count)
+            try:
+                return self._cond.wait_for(lambda: len(self._entries) >= count, timeout)
+            finally:
+                self._awaited.remove(count)
 
     def by_reference(self) -> dict[str, list[AcceptedMessage]]:
         groups: dict[str, list[AcceptedMessage]] = collections.defaultdict(list)
