@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 
@@ -76,9 +77,24 @@ def webhook_event_store(
 ) -> None:
     """Store one signed webhook body, encrypted, in a single INSERT committed before this
     returns (autocommit): the caller may answer 200 as soon as it does."""
-    value = connection.ops.adapt_datetimefield_value(received_at)
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT, [channel, crypto.encrypt(body), value, True, has_messages, "[]"])
+    values = [
+        channel,
+        crypto.encrypt(body),
+        connection.ops.adapt_datetimefield_value(received_at),
+        True,
+        has_messages,
+        "[]",
+    ]
+    if connection.vendor == "postgresql":
+        # A statement prepared once per connection, its values sent apart: psycopg's
+        # client-side cursor would quote the whole encrypted body into the SQL text on every
+        # POST. Django's error wrapper still marks a broken connection for replacement.
+        connection.ensure_connection()
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(_INSERT, values, prepare=True)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT, values)
     _stored.set()
 
 

@@ -72,24 +72,31 @@ def whatsapp_webhook(request: HttpRequest, name: str) -> HttpResponse:
             return HttpResponse(status=403)
         return HttpResponse(challenge, content_type="text/plain")
 
+    return HttpResponse(
+        status=webhook_receive(name, request.body, request.headers.get(SIGNATURE_HEADER))
+    )
+
+
+def webhook_receive(name: str, body: bytes, signature: str | None) -> int:
+    """Check and store one POSTed body for channel `name`; returns the HTTP status to answer:
+    200 once stored, 401 without a signature, 403 with a wrong one, 404 for no such channel.
+    The view and the WSGI fast path (tertulia.wsgi) both answer with it."""
     signer = _signer(name)
     if signer is None:
-        return HttpResponse(status=404)
-    body = request.body
-    header = request.headers.get(SIGNATURE_HEADER)
-    result = check(body, header, signer.app_secret)
+        return 404
+    result = check(body, signature, signer.app_secret)
     if result is SignatureCheck.INVALID:
         # Perhaps the secret changed since this process read it.
         signer = _signer(name, fresh=True)
         if signer is None:
-            return HttpResponse(status=404)
-        result = check(body, header, signer.app_secret)
+            return 404
+        result = check(body, signature, signer.app_secret)
     if result is SignatureCheck.MISSING:
         logger.warning("webhook %s: POST without a signature refused", signer.channel)
-        return HttpResponse(status=401)
+        return 401
     if result is not SignatureCheck.VALID:
         logger.warning("webhook %s: POST with a wrong signature refused", signer.channel)
-        return HttpResponse(status=403)
+        return 403
     webhook_event_store(
         channel=signer.channel,
         body=body.decode("utf-8", errors="replace"),
@@ -99,4 +106,4 @@ def whatsapp_webhook(request: HttpRequest, name: str) -> HttpResponse:
         # false positive only costs priority.
         has_messages=MESSAGES_KEY.search(body) is not None,
     )
-    return HttpResponse(status=200)
+    return 200
