@@ -1,8 +1,9 @@
 """Benchmark: WhatsApp webhook ingestion under concurrent load, and the hand-off to processing.
 
-The real Django view (`/webhooks/whatsapp/<name>/`: signature check, one encrypted WebhookEvent
-INSERT committed before the 200) served by gunicorn on PostgreSQL, hit with distinct signed
-Meta-shaped bodies (one inbound message each) from many connections at once. Reports requests
+The real webhook (`/webhooks/whatsapp/<name>/`: signature check, one encrypted WebhookEvent
+INSERT committed before the 200, on the WSGI fast path) served by `tertulia web` on
+PostgreSQL, hit with distinct signed Meta-shaped bodies (one inbound message each) from many
+connections at once. Reports requests
 per second and p50/p99 latency measured by the client, what the client itself cost in CPU,
 and checks that every request answered 200 is stored (by its message id).
 
@@ -11,12 +12,12 @@ the webhook loop (`tertulia worker`'s thread: claim stored events in batches, pr
 while paced POSTs arrive; for each, the delay from stored (received_at) to claimed by the
 worker, and to processed.
 
-    python bench/inbound.py [--requests 10000] [--concurrency 32] [--workers 2]
-        [--worker-class gthread] [--threads 16] [--client lean|aiohttp]
+    python bench/inbound.py [--requests 10000] [--concurrency 32] [--server web|gunicorn]
+        [--workers N] [--threads N] [--client lean|aiohttp]
         [--database-url postgres://...] [--redis-url redis://...]
 
-gunicorn starts with the settings a deployment uses (`-c python:tertulia.gunicorn_conf`:
-gthread, one process per core, 16 threads); the flags can compare other setups.
+The server starts as a deployment runs it: `tertulia web` (Granian, one process per core, four
+threads each; decision 0102), or gunicorn with tertulia/gunicorn_conf.py to compare.
 
 The load generator runs on the same 2-core machine as the server, so it must be cheap: the
 default `lean` client is one thread driving non-blocking sockets with requests built and
@@ -42,11 +43,13 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench._serve import SERVERS, describe, serve  # noqa: E402
+
 BENCH_DB = "tertulia_bench_in"
 SECRET = "bench-app-secret"  # noqa: S105 - shared with the load generator only
 PATH = "/webhooks/whatsapp/bench/"
@@ -321,12 +324,6 @@ def paced(host: str, port: int, first: int, count: int, every: float) -> int:
     return ok
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def child(env: dict[str, str], mode: str, *extra: str) -> str:
     return subprocess.run(
         [sys.executable, __file__, "--child", mode, *extra],
@@ -346,13 +343,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
-    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--server", choices=SERVERS, default="web")
+    parser.add_argument("--workers", type=int, default=None, help="default: one per core")
+    parser.add_argument("--threads", type=int, default=None, help="default: the server's own")
     parser.add_argument("--client", default="lean", choices=["lean", "aiohttp"])
-    parser.add_argument(
-        "--gunicorn-conf", default="python:tertulia.gunicorn_conf", help="'' for gunicorn's own"
-    )
     parser.add_argument("--handoff", type=int, default=200, help="paced POSTs (0: skip)")
     parser.add_argument("--handoff-every-ms", type=float, default=50.0)
     parser.add_argument("--database-url", default=None)
@@ -386,45 +380,32 @@ def main() -> None:
         env["REDIS_URL"] = args.redis_url
     child(env, "setup")
 
-    host, port = "127.0.0.1", free_port()
-    command = [str(Path(sys.executable).parent / "gunicorn"), "tertulia.wsgi:application"]
-    if args.gunicorn_conf:
-        command += ["-c", args.gunicorn_conf]  # what a deployment runs; flags below override
-    command += ["--bind", f"{host}:{port}", "--workers", str(args.workers)]
-    command += ["--worker-class", args.worker_class, "--backlog", "2048"]
-    if args.worker_class == "gthread":
-        command += ["--threads", str(args.threads)]
-    command += ["--log-level", "warning"]
-    server = subprocess.Popen(command, env=env, cwd=ROOT)  # noqa: S603
     load = lean_load if args.client == "lean" else aiohttp_load
     drainer = None
     handoff: dict[str, list[float] | int] | None = None
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"http://{host}:{port}{PATH}?hub.mode=x", timeout=1)  # noqa: S310
-            except urllib.error.HTTPError:
-                break  # 403: the view answers
-            except OSError:
-                time.sleep(0.1)
-        warm = load(host, port, WARMUP_FIRST, WARMUP, args.concurrency)
-        run = load(host, port, 0, args.requests, args.concurrency)
-        stored = set(json.loads(child(env, "stored")))
-        if args.handoff:
-            first_id = int(child(env, "last-id"))
-            drainer = subprocess.Popen(  # noqa: S603
-                [sys.executable, __file__, "--child", "drain"], env=env, cwd=ROOT
-            )
-            time.sleep(3)  # Django set up, the loop polling
-            paced(host, port, HANDOFF_FIRST, args.handoff, args.handoff_every_ms / 1000)
-            time.sleep(1)
-            handoff = json.loads(child(env, "delays", str(first_id)))
-    finally:
-        if drainer is not None:
-            drainer.terminate()
-            drainer.wait(20)
-        server.terminate()
-        server.wait(20)
+    serving = describe(args.server, args.workers, args.threads)
+    with serve(
+        env, ready=PATH, server=args.server, workers=args.workers, threads=args.threads
+    ) as base:
+        host, _, port_text = base.removeprefix("http://").rpartition(":")
+        port = int(port_text)
+        try:
+            warm = load(host, port, WARMUP_FIRST, WARMUP, args.concurrency)
+            run = load(host, port, 0, args.requests, args.concurrency)
+            stored = set(json.loads(child(env, "stored")))
+            if args.handoff:
+                first_id = int(child(env, "last-id"))
+                drainer = subprocess.Popen(  # noqa: S603
+                    [sys.executable, __file__, "--child", "drain"], env=env, cwd=ROOT
+                )
+                time.sleep(3)  # Django set up, the loop polling
+                paced(host, port, HANDOFF_FIRST, args.handoff, args.handoff_every_ms / 1000)
+                time.sleep(1)
+                handoff = json.loads(child(env, "delays", str(first_id)))
+        finally:
+            if drainer is not None:
+                drainer.terminate()
+                drainer.wait(20)
     if args.redis_url:
         import redis
 
@@ -437,11 +418,6 @@ def main() -> None:
     p50, p99 = cut(run.latencies, 50) * 1000, cut(run.latencies, 99) * 1000
     lost = len(set(run.answered + warm.answered) - stored)
     client_share = run.cpu / run.seconds * 100
-    serving = (
-        f"gunicorn ({args.gunicorn_conf or 'its defaults'}), {args.workers} "
-        + (f"{args.worker_class} workers")
-        + (f" × {args.threads} threads" if args.worker_class == "gthread" else "")
-    )
     lines = [
         f"{args.requests:,} distinct signed webhook POSTs (one inbound message each) from "
         f"{args.concurrency} concurrent connections to the real view, served by {serving} on "

@@ -5,8 +5,8 @@ cohort posts at the same moment (20 posts at once); each post is relayed to the 
 figure is, per post, the time from the fake sending its webhook to the last of the 49 relayed
 sends accepted by the fake. Target: p99 <= 2 s.
 
-Everything but Meta is production code: the signed webhook view (served by gunicorn in its
-own processes with the deployment's settings, tertulia/gunicorn_conf.py), the webhook store,
+Everything but Meta is production code: the signed webhook view (served in its own processes
+by `tertulia web`, as deployed; --server gunicorn to compare), the webhook store,
 the task queue (database backend, or RQ with --redis-url) drained by `tertulia worker`
 processes, the router, safety triage, the relay, the sender and the WhatsApp channel.
 Delivery statuses (sent, delivered, read) flow back by webhook during the run, as they would.
@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._serve import gunicorn  # noqa: E402
+from bench._serve import SERVERS, describe, serve  # noqa: E402
 
 CHANNEL = "relaybench"
 PG_HOST = ["-h", "127.0.0.1", "-U", "postgres"]
@@ -153,6 +153,7 @@ def run(
     gap: float,
     statuses: tuple[str, ...],
     rate: int,
+    server: str,
 ) -> dict:
     from django.core.management import call_command
     from django.db import connection
@@ -185,7 +186,7 @@ def run(
     with (
         # Its own processes, as deployed: in this process it would share the interpreter
         # lock with the fake, which stands for Meta's servers, and slow the fake's answers.
-        gunicorn(dict(os.environ), ready=f"/webhooks/whatsapp/{CHANNEL}/") as site,
+        serve(dict(os.environ), ready=f"/webhooks/whatsapp/{CHANNEL}/", server=server) as site,
         run_fake_whatsapp(
             token=DEMO_TOKEN,
             app_secret=DEMO_SECRET,
@@ -297,6 +298,9 @@ def main() -> None:
     )
     parser.add_argument("--database-url", help="A scratch PostgreSQL database (emptied first).")
     parser.add_argument("--redis-url", help="Run the tasks on RQ with this Redis (emptied).")
+    parser.add_argument(
+        "--server", choices=SERVERS, default="web", help="What serves the webhooks."
+    )
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--var-dir", help="Keep keys and files here (to inspect the run after).")
     args = parser.parse_args()
@@ -330,7 +334,14 @@ def main() -> None:
             # so that together they stay within it.
             per_process = args.rate if args.redis_url else max(1, args.rate // workers)
             result = run(
-                args.rounds, args.cohorts, args.members, workers, args.gap, statuses, per_process
+                args.rounds,
+                args.cohorts,
+                args.members,
+                workers,
+                args.gap,
+                statuses,
+                per_process,
+                args.server,
             )
         finally:
             if own_database:
@@ -353,8 +364,9 @@ def main() -> None:
             "workers up unmeasured. Latency per "
             "post: from the fake Cloud API sending its webhook to the last relayed send it "
             f"accepted. {result['vendor']}, {result['queue']} task queue, {workers} `tertulia "
-            "worker` processes, delivery "
-            "statuses flowing back by webhook. Target: p99 ≤ 2 s.",
+            f"worker` processes, webhooks served by {describe(args.server, None, None)}, "
+            "delivery statuses (sent, delivered, read) flowing back by webhook, one POST "
+            "each. Target: p99 ≤ 2 s.",
             "",
             "| posts | relayed sends | p50 (s) | p99 (s) | max (s) | mean (s) | first copy "
             "p50 / p99 (s) | incomplete | met |",
@@ -379,8 +391,8 @@ def main() -> None:
             f"{load_before:.1f} before, {load_after:.1f} after), the fake, the web server, the "
             "workers and PostgreSQL all on it. The first copy of a post leaves once it is routed; "
             "the posts of a burst then share the number's rate, one after another. Where the "
-            "time goes and what was changed for it: docs/decisions/0051-relay-hot-path.md and "
-            "0057-relay-in-the-webhook-task.md.",
+            "time goes and what was changed for it: docs/decisions/0051-relay-hot-path.md, "
+            "0057-relay-in-the-webhook-task.md, 0099, 0101 and 0102.",
         ]
     )
     print(body)

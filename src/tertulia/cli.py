@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "content": "tertulia.programs.cli:content",
     "demo": "tertulia.simulation.cli:demo",
     "serve": "tertulia.dashboard.cli:serve",
+    "web": "tertulia.webserver:web",
     "worker": "tertulia.messaging.cli:worker",
     "schedule": "tertulia.messaging.cli:schedule",
     "enroll": "tertulia.cohorts.cli:enroll",
