@@ -59,8 +59,6 @@ def web(bind: str, workers: int, threads: int) -> None:
         interface=Interfaces.WSGI,
         workers=workers,
         blocking_threads=threads,
-        # As many requests at once as threads to run them: the rest wait in the socket.
-        backpressure=threads,
         websockets=False,
         backlog=2048,
         respawn_failed_workers=True,
