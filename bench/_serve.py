@@ -25,7 +25,7 @@ def free_port() -> int:
 
 
 def describe(server: str, workers: int | None, threads: int | None) -> str:
-    processes = workers or "one per core"
+    processes = workers or "one process per core"
     if server == "web":
         return f"`tertulia web` (Granian), {processes} × {threads or 4} threads"
     return f"gunicorn (tertulia.gunicorn_conf), {processes} × {threads or 16} threads"

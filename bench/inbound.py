@@ -466,17 +466,7 @@ def main() -> None:
     if not args.no_record:
         from bench._results import record
 
-        command_line = "python bench/inbound.py"
-        if args.requests != 10_000:
-            command_line += f" --requests {args.requests}"
-        if args.workers != (os.cpu_count() or 2):
-            command_line += f" --workers {args.workers}"
-        if args.worker_class != "gthread":
-            command_line += f" --worker-class {args.worker_class}"
-        if args.threads != 16 and args.worker_class == "gthread":
-            command_line += f" --threads {args.threads}"
-        if args.client != "lean":
-            command_line += f" --client {args.client}"
+        command_line = " ".join(["python", "bench/inbound.py", *sys.argv[1:]])
         record("inbound", text, command=command_line)
 
 
