@@ -10,7 +10,7 @@ from tertulia.core import crypto
 
 
 class EncryptedTextField(models.TextField):
-    """Text stored as a Fernet token; decrypted when read. It cannot be filtered on: pair it
+    """Text stored encrypted (core.crypto); decrypted when read. It cannot be filtered on: pair it
     with a keyed-hash field when look-ups are needed."""
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:

@@ -76,9 +76,7 @@ def test_a_signed_post_is_stored_without_django(app, make_config) -> None:  # ty
     fast, spy = app
     make_config()
     inbound = envelope(messages=[text_message("51987000001", "Hola grupo", "wamid.F1")])
-    statuses = envelope(
-        statuses=[{"id": "wamid.OUT", "status": "read", "timestamp": "1772496000"}]
-    )
+    statuses = envelope(statuses=[{"id": "wamid.OUT", "status": "read", "timestamp": "1772496000"}])
     assert call(fast, "POST", URL, inbound, signature=sign(inbound, SECRET))[0] == 200
     assert call(fast, "POST", URL, statuses, signature=sign(statuses, SECRET))[0] == 200
     assert spy.calls == 0
