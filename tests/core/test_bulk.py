@@ -9,24 +9,17 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tertulia.cohorts.models import Participant
 from tertulia.core.bulk import _json_value, _NotJSON, bulk_insert
 from tertulia.messaging.models import Message, Outbox
+from tests.core.conftest import make_people
 
 pytestmark = pytest.mark.django_db
 
 NOW = dt.datetime(2026, 12, 3, 15, 30, 12, 345678, tzinfo=dt.UTC)
 
 
-def _people(count: int) -> list[Participant]:
-    return [
-        Participant.objects.create(phone=f"+5198111{n:04d}", phone_hash=f"bulk-{n}")
-        for n in range(count)
-    ]
-
-
 def test_rows_are_stored_as_given_and_get_their_own_ids() -> None:
-    people = _people(5)
+    people = make_people(5)
     rows = [
         Outbox(
             participant=person,
@@ -57,7 +50,7 @@ def test_rows_are_stored_as_given_and_get_their_own_ids() -> None:
 
 
 def test_the_body_is_encrypted_at_rest() -> None:
-    (person,) = _people(1)
+    (person,) = make_people(1)
     (row,) = bulk_insert(
         [Outbox(participant=person, body="texto privado", channel="w", due_at=NOW, created_at=NOW)]
     )
@@ -69,7 +62,7 @@ def test_the_body_is_encrypted_at_rest() -> None:
 
 
 def test_inserted_rows_can_be_referenced_at_once() -> None:
-    people = _people(3)
+    people = make_people(3)
     outboxes = bulk_insert(
         [Outbox(participant=p, body="x", channel="w", due_at=NOW, created_at=NOW) for p in people]
     )
@@ -95,7 +88,7 @@ def test_inserted_rows_can_be_referenced_at_once() -> None:
 
 
 def test_a_preset_id_and_an_empty_list() -> None:
-    (person,) = _people(1)
+    (person,) = make_people(1)
     assert bulk_insert([]) == []
     row = Outbox(pk=987654, participant=person, body="y", channel="w", due_at=NOW, created_at=NOW)
     bulk_insert([row])
@@ -110,7 +103,7 @@ def test_values_json_cannot_carry_send_the_rows_through_bulk_create() -> None:
 
 
 def test_a_column_left_to_its_database_default() -> None:
-    (person,) = _people(1)
+    (person,) = make_people(1)
     (row,) = bulk_insert(
         [Outbox(participant=person, body="d", channel="w", due_at=NOW, created_at=NOW)]
     )
