@@ -34,7 +34,10 @@ def test_it_serves_the_app_until_stopped(tmp_path: Path) -> None:
     )
     tertulia = str(Path(sys.executable).with_name("tertulia"))
     server = subprocess.Popen(  # noqa: S603
-        [tertulia, "web", "--bind", f"127.0.0.1:{port}", "--threads", "2"], env=env
+        [tertulia, "web", "--bind", f"127.0.0.1:{port}", "--threads", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         status = None
@@ -51,4 +54,6 @@ def test_it_serves_the_app_until_stopped(tmp_path: Path) -> None:
         assert b"csrfmiddlewaretoken" in page  # Django's own login form
     finally:
         server.terminate()
-        assert server.wait(20) is not None
+        output, _ = server.communicate(timeout=20)
+    # A new operator is told where it listens.
+    assert f"tertulia web on http://127.0.0.1:{port}/ (1 process, 2 threads each)" in output

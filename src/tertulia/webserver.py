@@ -52,6 +52,8 @@ def web(bind: str, workers: int, threads: int) -> None:
     if not sep or not port.isdigit():
         raise click.BadParameter(f"{bind!r} is not host:port, e.g. {BIND}", param_hint="--bind")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tertulia.settings")
+    processes = "1 process" if workers == 1 else f"{workers} processes"
+    click.echo(f"tertulia web on http://{bind}/ ({processes}, {threads} threads each)")
     Granian(
         "tertulia.wsgi:application",
         address=host.strip("[]") or "0.0.0.0",  # noqa: S104 - ":8000" means every interface
