@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tertulia.core.bulk import _json_value, _NotJSON, bulk_insert
+from tertulia.core.bulk import _NotJSON, bulk_insert, json_ready
 from tertulia.messaging.models import Message, Outbox
 from tests.core.conftest import make_people
 
@@ -96,10 +96,10 @@ def test_a_preset_id_and_an_empty_list() -> None:
 
 
 def test_values_json_cannot_carry_send_the_rows_through_bulk_create() -> None:
-    assert _json_value(NOW) == "2026-12-03T15:30:12.345678+00:00"
-    assert _json_value(decimal.Decimal("0.0125")) == "0.0125"
+    assert json_ready(NOW) == "2026-12-03T15:30:12.345678+00:00"
+    assert json_ready(decimal.Decimal("0.0125")) == "0.0125"
     with pytest.raises(_NotJSON):
-        _json_value(b"\x00binary")
+        json_ready(b"\x00binary")
 
 
 def test_a_column_left_to_its_database_default() -> None:

@@ -26,7 +26,9 @@ class _NotJSON(Exception):
     """A prepared value JSON cannot carry faithfully: the rows go through bulk_create."""
 
 
-def _json_value(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
+    """A prepared database value as JSON carries it (for `json_to_recordset`); _NotJSON when
+    JSON cannot carry it faithfully."""
     value = getattr(value, "obj", value)  # a JSONField's prepared value is an adapter
     if value is None or isinstance(value, str | bool | int | float | dict | list):
         return value
@@ -71,7 +73,7 @@ def bulk_insert(objs: Sequence[M]) -> list[M]:
             for i, j in enumerate(kept):
                 if hasattr(row[j], "resolve_expression"):
                     raise _NotJSON("expression")  # some rows set it, others not
-                record[f"c{i}"] = _json_value(columns[j].get_db_prep_save(row[j], connection))
+                record[f"c{i}"] = json_ready(columns[j].get_db_prep_save(row[j], connection))
             records.append(record)
         body = json.dumps(records, separators=(",", ":"))
     except _NotJSON:

@@ -23,6 +23,7 @@ from django.db.models import F, QuerySet
 
 from tertulia.cohorts.models import Enrollment, Participant
 from tertulia.core import crypto
+from tertulia.core.bulk import json_ready
 from tertulia.messaging.channel import (
     SUPERSEDED,
     ChannelError,
@@ -489,9 +490,7 @@ def _messages_for(rows: list[ClaimedRow], now: dt.datetime) -> dict[int, int]:
                     select.append(f"CAST(%s AS {f.db_type(connection)})")
                     value = constants.get(f.attname)
                     params.append(given[f.attname](new[0]) if f.attname in given else value)
-            rows_json = [
-                {f.attname: _json_ready(given[f.attname](r)) for f in varying} for r in new
-            ]
+            rows_json = [{f.attname: json_ready(given[f.attname](r)) for f in varying} for r in new]
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) SELECT {', '.join(select)} "  # noqa: S608
                 f"FROM json_to_recordset(%s::json) AS v({record}) RETURNING id, outbox_id",
@@ -518,11 +517,6 @@ def _messages_for(rows: list[ClaimedRow], now: dt.datetime) -> dict[int, int]:
 
 # Columns of a new outbound Message that are the same for the whole batch.
 _CONSTANT = frozenset({"direction", "status", "created_at"})
-
-
-def _json_ready(value: Any) -> Any:
-    # A JSONField's prepared value on PostgreSQL is an adapter around the Python value.
-    return getattr(value, "obj", value)
 
 
 def _requeue_in(result: ChannelError, attempts: int, now: dt.datetime) -> tuple[dt.datetime, bool]:
