@@ -3,30 +3,30 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
-import matplotlib
+from django.utils.translation import gettext as _
 
-matplotlib.use("Agg")  # no screen on servers; must come before pyplot
+from tertulia.core.plotting import pyplot
+from tertulia.dashboard.selectors import MILESTONES, Funnel
 
-import matplotlib.pyplot as plt  # noqa: E402
-from django.utils.translation import gettext as _  # noqa: E402
-from matplotlib.ticker import PercentFormatter  # noqa: E402
-
-from tertulia.dashboard.selectors import MILESTONES, Funnel  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 INK = "#1f2d3d"
 ACCENT = "#d9480f"
 MUTED = ["#4c6ef5", "#12b886", "#fab005", "#ae3ec9", "#868e96"]
 
 
-def _png(fig: plt.Figure) -> bytes:
+def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
-    plt.close(fig)
+    pyplot().close(fig)
     return buffer.getvalue()
 
 
-def _style(ax: plt.Axes) -> None:
+def _style(ax: Axes) -> None:
     ax.spines[["top", "right"]].set_visible(False)
     ax.tick_params(colors=INK)
     ax.grid(axis="y", alpha=0.25)
@@ -34,10 +34,13 @@ def _style(ax: plt.Axes) -> None:
 
 def retention_png(funnel: Funnel) -> bytes:
     """Share of enrolled men active on each day, per cohort and overall."""
-    fig, ax = plt.subplots(figsize=(8, 4.2))
+    from matplotlib.ticker import PercentFormatter
+
+    fig, ax = pyplot().subplots(figsize=(8, 4.2))
     data = funnel.retention
     if data.empty:
         ax.text(0.5, 0.5, _("No enrollments yet"), ha="center", va="center")
+        ax.set_xticks([])  # no days to count yet
     else:
         cohorts = [c for c in data["cohort"].unique() if c != "all"]
         for colour, name in zip(MUTED, cohorts, strict=False):
@@ -59,19 +62,21 @@ def retention_png(funnel: Funnel) -> bytes:
                     fontweight="bold",
                 )
         ax.set_xlim(0, int(data["day"].max()))
+        ax.legend(frameon=False, loc="lower left")
     ax.set_ylim(0, 1.05)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_xlabel(_("Program day"))
     ax.set_ylabel(_("Active men (read or wrote in the last 7 days)"))
     ax.set_title(_("Retention"), loc="left", color=INK, fontweight="bold")
-    ax.legend(frameon=False, loc="lower left")
     _style(ax)
     return _png(fig)
 
 
 def engagement_by_topic_png(funnel: Funnel) -> bytes:
     """Check-in response rate on each topic's days."""
-    fig, ax = plt.subplots(figsize=(8, 3.8))
+    from matplotlib.ticker import PercentFormatter
+
+    fig, ax = pyplot().subplots(figsize=(8, 3.8))
     data = funnel.checkins_by_topic
     if data.empty:
         ax.text(0.5, 0.5, _("No check-ins sent yet"), ha="center", va="center")

@@ -14,8 +14,8 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from django.conf import settings
 from django.db.models import Count
 from django.utils.translation import gettext as _
@@ -24,8 +24,17 @@ from tertulia.cohorts.models import Cohort, Enrollment
 from tertulia.messaging.models import CheckInResponse, Message, Outbox
 from tertulia.programs.models import Step
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 WINDOW_DAYS = 7
 MILESTONES = (7, 14, 30)
+
+
+def _empty_frame() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame()
 
 
 @dataclass
@@ -35,8 +44,8 @@ class Funnel:
     completed: int = 0
     opted_out: int = 0
     dropped: int = 0
-    retention: pd.DataFrame = field(default_factory=pd.DataFrame)  # day, cohort, active, share
-    checkins_by_topic: pd.DataFrame = field(default_factory=pd.DataFrame)  # topic, sent, answered
+    retention: pd.DataFrame = field(default_factory=_empty_frame)  # day, cohort, active, share
+    checkins_by_topic: pd.DataFrame = field(default_factory=_empty_frame)  # topic, sent, answered
     messages_out: int = 0
     messages_in: int = 0
     waiting_for_facilitator: int = 0
@@ -46,6 +55,8 @@ class Funnel:
 
 
 def _program_day(times: pd.Series, starts: pd.Series) -> pd.Series:
+    import pandas as pd
+
     zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
     local_dates = pd.to_datetime(times, utc=True).dt.tz_convert(zone).dt.date
     return pd.Series(
@@ -54,6 +65,8 @@ def _program_day(times: pd.Series, starts: pd.Series) -> pd.Series:
 
 
 def program_funnel(cohorts: Iterable[Cohort]) -> Funnel:
+    import pandas as pd
+
     cohorts = list(cohorts)
     cohort_ids = [c.id for c in cohorts]
     funnel = Funnel()

@@ -14,20 +14,14 @@ import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+from tertulia.core.plotting import pyplot
 
-matplotlib.use("Agg")  # no screen on servers; must come before pyplot
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy.stats import fisher_exact  # noqa: E402
-from statsmodels.stats.proportion import (  # noqa: E402
-    confint_proportions_2indep,
-    proportion_confint,
-    proportions_ztest,
-)
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 STAGES = (
     "started",
@@ -76,6 +70,8 @@ def rate(successes: int, trials: int, *, alpha: float = 0.05) -> Rate:
         raise FunnelError(f"{successes} out of {trials} is not a proportion")
     if trials == 0:
         return Rate(successes, trials, math.nan, math.nan, math.nan)
+    from statsmodels.stats.proportion import proportion_confint
+
     low, high = proportion_confint(successes, trials, alpha=alpha, method="wilson")
     return Rate(successes, trials, successes / trials, float(low), float(high))
 
@@ -150,6 +146,8 @@ def funnel_table(
                     "cost_per_completer": per_completer,
                 }
             )
+    import pandas as pd
+
     return pd.DataFrame(rows)
 
 
@@ -169,6 +167,9 @@ def compare(a: tuple[int, int], b: tuple[int, int], *, alpha: float = 0.05) -> C
     """Test whether two variants convert differently: a and b are (successes, trials).
     A two-sided z-test of two proportions, or Fisher's exact test when an expected cell count
     is below 5."""
+    from scipy.stats import fisher_exact
+    from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+
     (xa, na), (xb, nb) = a, b
     for x, n in (a, b):
         rate(x, n)  # refuses impossible counts
@@ -191,7 +192,7 @@ def compare(a: tuple[int, int], b: tuple[int, int], *, alpha: float = 0.05) -> C
     return Comparison(method="z-test", statistic=float(z), p_value=float(p), **common)
 
 
-def _data_width(ax: plt.Axes, label: Any, renderer: Any) -> float:
+def _data_width(ax: Axes, label: Any, renderer: Any) -> float:
     """How wide a text is, in the axes' data units."""
     box = label.get_window_extent(renderer=renderer)
     (left, _), (right, _) = ax.transData.inverted().transform([(box.x0, 0), (box.x1, 0)])
@@ -211,7 +212,7 @@ def funnel_png(
     fig = funnel_figure(counts, title=title, labels=labels, alpha=alpha, size=size)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
-    plt.close(fig)
+    pyplot().close(fig)
     return buffer.getvalue()
 
 
@@ -222,13 +223,13 @@ def funnel_figure(
     labels: Mapping[str, str] | None = None,
     alpha: float = 0.05,
     size: tuple[float, float] = (8, 4.6),
-) -> plt.Figure:
+) -> Figure:
     """The figure funnel_png draws (the caller closes it)."""
     checked = counts_check(counts, variant=title)
     labels = {**LABELS, **(labels or {})}
     started = checked["started"]
     widest = max(started, 1)
-    fig, ax = plt.subplots(figsize=size)
+    fig, ax = pyplot().subplots(figsize=size)
     ax.set_xlim(0, widest * 1.3)  # before the labels are measured against the bars
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     for i, stage in enumerate(STAGES):
