@@ -117,9 +117,12 @@ def message_status_update(
         mine.filter(status=Message.Status.SENT).update(status=Message.Status.DELIVERED)
         return mine.filter(delivered_at__isnull=True).update(delivered_at=at)
     if status == "read":
+        his = Q(participant_id=message.participant_id)
+        if message.participant_id is None:
+            his = Q(participant__isnull=True)  # what message_statuses_update does too
         with transaction.atomic():
             newly_read = Message.objects.filter(
-                participant_id=message.participant_id,
+                his,
                 direction=Message.Direction.OUT,
                 read_at__isnull=True,
                 created_at__lte=message.created_at,
