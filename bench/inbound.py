@@ -105,7 +105,9 @@ def drain() -> None:
     import threading
 
     from tertulia.messaging.channels.whatsapp import handoff
+    from tertulia.messaging.signals import worker_starting
 
+    worker_starting.send(sender=None)  # as `tertulia worker` does before its loops
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     handoff.run_forever(stop)

@@ -55,3 +55,23 @@ def test_the_database_queue_keeps_priorities(settings) -> None:  # type: ignore[
 
     assert route_inbound_task.priority == PERSON_WAITING
     assert route_inbound_task.queue_name == "default"
+
+
+def test_a_starting_worker_builds_the_safety_classifier_first(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The first message after a start must not wait while the lexicon is compiled."""
+    from tertulia.messaging import pipeline, worker
+    from tertulia.safety import classifier
+
+    monkeypatch.setattr(classifier, "_INSTANCES", {})
+    order: list[str] = []
+
+    class Queue:
+        def run(self) -> None:
+            order.append("ready" if "lexicon" in classifier._INSTANCES else "not ready")
+
+    monkeypatch.setattr(worker, "_db_worker", lambda **kwargs: Queue())
+    monkeypatch.setattr(worker, "_backend_path", lambda: "django_tasks_db.DatabaseBackend")
+    monkeypatch.setattr(pipeline, "pipeline_start", lambda: None)
+    monkeypatch.setattr(pipeline, "pipeline_stop", lambda: None)
+    worker.run_forever(webhooks=False)
+    assert order == ["ready"]

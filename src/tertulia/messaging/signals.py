@@ -12,3 +12,8 @@ inbound_routed = Signal()
 # Participant to attach the message to (recruitment does, for a man answering an ad); the
 # first Participant returned wins. Returning None leaves the message without a participant.
 inbound_from_unknown = Signal()
+
+# Sent by a long-lived worker (`tertulia worker`, `tertulia serve`'s worker thread) before it
+# takes its first task or webhook event. No arguments. A receiver builds what the first message
+# would otherwise wait for (safety triage compiles its lexicon: half a second of CPU).
+worker_starting = Signal()

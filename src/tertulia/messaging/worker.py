@@ -118,7 +118,9 @@ def run_forever(*, webhooks: bool = True) -> None:
     """A long-lived worker on the configured backend. With `webhooks`, a thread of the same
     process claims and processes stored webhook events (channels/whatsapp/handoff.py)."""
     from tertulia.messaging import pipeline
+    from tertulia.messaging.signals import worker_starting
 
+    worker_starting.send(sender=None)
     # A routed post's copies are recorded on a thread of their own while the next post is
     # routed (messaging.pipeline); what was started is recorded before the worker exits.
     pipeline.pipeline_start()

@@ -43,7 +43,7 @@ from tertulia.recruitment.models import (
     ScreeningAnswer,
 )
 from tertulia.recruitment.signals import baseline_completed
-from tertulia.safety.classifier import get_classifier
+from tertulia.safety.classifier import configured_classifier
 from tertulia.safety.models import Category, Referral
 
 log = logging.getLogger(__name__)
@@ -268,8 +268,7 @@ def recruitment_inbound(message: Message, now: dt.datetime) -> None:
 def _for_triage(message: Message, step: str) -> bool:
     """Whether safety triage will flag this message: then it is not an answer. Her number at
     the partner step looks like doxxing to the classifier, and is expected there."""
-    name = getattr(settings, "TERTULIA_SAFETY_CLASSIFIER", "lexicon")
-    triage = get_classifier(name).classify(message.body or "")
+    triage = configured_classifier().classify(message.body or "")
     if not triage.flagged:
         return False
     expected = step in (flow.PARTNER_NAME, flow.PARTNER_PHONE) and triage.error is None

@@ -23,7 +23,7 @@ from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from tertulia.core import clock
 from tertulia.messaging.models import Message
 from tertulia.messaging.services import service_message_queue
-from tertulia.safety.classifier import get_classifier
+from tertulia.safety.classifier import configured_classifier
 from tertulia.safety.models import URGENCY, Alert, AuditLog, Category, Notification, Referral
 from tertulia.safety.texts import closing_for, opening_for
 
@@ -93,8 +93,7 @@ def message_triage(message: Message, now: dt.datetime) -> list[Alert]:
     if Alert.objects.filter(message=message).exists():
         message.route = Message.Route.FACILITATOR
         return []
-    name = getattr(settings, "TERTULIA_SAFETY_CLASSIFIER", "lexicon")
-    triage = get_classifier(name).classify(message.body)
+    triage = configured_classifier().classify(message.body)
     if not triage.flagged:
         return []
     message.route = Message.Route.FACILITATOR

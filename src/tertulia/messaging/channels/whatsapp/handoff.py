@@ -283,6 +283,8 @@ def run_forever(
 ) -> None:
     """The worker loop: drain, then wait for the next poll or a same-process store."""
     stop = stop or threading.Event()
+    for kind in PROCESSORS:
+        _processor(kind)  # imported now, not while the first event waits
     while not stop.is_set():
         try:
             if webhook_events_drain(limit=limit, defer_statuses=True) == 0:
