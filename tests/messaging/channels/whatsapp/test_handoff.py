@@ -83,6 +83,19 @@ def in_threads(count: int, work: Any) -> None:
         thread.join(60)
 
 
+def observe(monkeypatch: Any, record: Any) -> None:
+    """Replace processing with `record(event_id, route_inline)`, for events taken one by one
+    and for bodies of statuses applied together alike."""
+
+    def together(event_ids: list[int]) -> list[int]:
+        for event_id in event_ids:
+            record(event_id)
+        return []
+
+    monkeypatch.setattr(processing, "webhook_event_process", record)
+    monkeypatch.setattr(processing, "webhook_events_process_statuses", together)
+
+
 def require_postgresql() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("workers in threads need a database they can share: runs on PostgreSQL")
@@ -170,12 +183,19 @@ def test_an_event_that_fails_stays_claimed_and_is_tried_again_after_the_lease(
     assert Message.objects.filter(provider_id="wamid.M1").count() == 1
 
 
-def test_a_man_s_message_overtakes_the_rest_of_a_batch_of_statuses(simulated) -> None:  # type: ignore[no-untyped-def]
-    for n in range(3):
+def test_a_man_s_message_overtakes_the_statuses_of_its_batch(simulated, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    store(messages=True, n=0)
+    for n in range(1, 3):
         store(messages=False, n=n)
     claimed_at, batch = handoff.webhook_events_claim(limit=3)
-    store(messages=True, n=9)  # arrives while the worker applies the first statuses
+    assert [e.has_messages for e in batch] == [True, False, False]
 
+    def route(event_id: int, route_inline: bool = True) -> dict[str, int]:
+        store(messages=True, n=9)  # another man writes while this one's post is routed
+        WebhookEvent.objects.filter(pk=event_id).update(processed_at=clock.now())
+        return {}
+
+    monkeypatch.setattr(processing, "webhook_event_process", route)
     assert handoff.webhook_events_process_claimed(claimed_at, batch) == 1
     _, next_batch = handoff.webhook_events_claim(limit=3)
     assert [e.has_messages for e in next_batch] == [True, False, False]
@@ -203,7 +223,7 @@ def test_a_long_batch_renews_its_lease_and_skips_what_another_worker_took(
     simulated, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     for n in range(3):
-        store(messages=False, n=n)
+        store(messages=True, n=n)
     claimed_at, batch = handoff.webhook_events_claim(limit=3)
     seen: list[int] = []
 
@@ -235,7 +255,7 @@ def test_two_workers_claiming_at_once_never_process_the_same_event(monkeypatch) 
         WebhookEvent.objects.filter(pk=event_id).update(processed_at=clock.now())
         return {}
 
-    monkeypatch.setattr(processing, "webhook_event_process", record)
+    observe(monkeypatch, record)
     in_threads(4, lambda: handoff.webhook_events_drain(limit=7))
     ids = [event_id for _, event_id in seen]
     assert len(ids) == 300
@@ -320,7 +340,7 @@ def test_two_callers_of_process_pending_never_process_one_event_twice(
         WebhookEvent.objects.filter(pk=event_id).update(processed_at=clock.now())
         return {}
 
-    monkeypatch.setattr(processing, "webhook_event_process", record)
+    observe(monkeypatch, record)
     outer = handoff.webhook_events_process_pending()
     assert sorted(seen) == sorted(WebhookEvent.objects.values_list("id", flat=True))
     assert len(seen) == len(set(seen)) == 12
@@ -342,7 +362,7 @@ def test_process_pending_in_threads_processes_each_event_once(monkeypatch) -> No
         WebhookEvent.objects.filter(pk=event_id).update(processed_at=clock.now())
         return {}
 
-    monkeypatch.setattr(processing, "webhook_event_process", record)
+    observe(monkeypatch, record)
     counts: list[int] = []
     in_threads(2, lambda: counts.append(handoff.webhook_events_process_pending(channel=CHANNEL)))
     assert len(seen) == len(set(seen)) == 200
@@ -446,3 +466,94 @@ def test_statuses_wait_no_longer_than_their_patience(simulated) -> None:  # type
     store(messages=False, n=2)
     assert Message.objects.filter(status=Message.Status.RECEIVED).count() == 1
     assert len(handoff.webhook_events_claim(defer_statuses=True)[1]) == 1
+
+
+# --- bodies of statuses are applied together ------------------------------------------------
+
+
+def sent_to(enrollment: Any, provider_id: str) -> Message:
+    return Message.objects.create(
+        direction=Message.Direction.OUT,
+        participant=enrollment.participant,
+        enrollment=enrollment,
+        channel=CHANNEL,
+        provider_id=provider_id,
+        status=Message.Status.SENT,
+        created_at=T0,
+    )
+
+
+def store_statuses(*states: tuple[str, str]) -> None:
+    for provider_id, state in states:
+        handoff.webhook_event_store(
+            channel=CHANNEL,
+            body=envelope(statuses=[status(provider_id, state)]).decode(),
+            received_at=clock.now(),
+            has_messages=False,
+        )
+
+
+def test_with_no_message_waiting_a_claim_takes_more_statuses(simulated) -> None:  # type: ignore[no-untyped-def]
+    for n in range(8):
+        store(messages=False, n=n)
+    assert len(handoff.webhook_events_claim(limit=3, status_limit=6)[1]) == 6
+    store(messages=True, n=20)
+    _, batch = handoff.webhook_events_claim(limit=3, status_limit=6)
+    assert [e.has_messages for e in batch] == [True, False, False]  # a man's message: `limit`
+
+
+def test_bodies_of_statuses_are_applied_in_one_pass(simulated, make_cohort, enroll) -> None:  # type: ignore[no-untyped-def]
+    from django.test.utils import CaptureQueriesContext
+
+    cohort = make_cohort()
+    first, second = enroll(cohort), enroll(cohort)
+    a, b, c = sent_to(first, "wamid.A"), sent_to(first, "wamid.B"), sent_to(second, "wamid.C")
+    store_statuses(("wamid.A", "delivered"), ("wamid.C", "read"), ("wamid.B", "delivered"))
+    store_statuses(*[("wamid.gone", "delivered")] * 20)  # messages this database never sent
+    claimed_at, batch = handoff.webhook_events_claim(limit=5, status_limit=50)
+    assert len(batch) == 23
+
+    with CaptureQueriesContext(connection) as queries:
+        assert handoff.webhook_events_process_claimed(claimed_at, batch) == 23
+    assert len(queries) < 23, "fewer queries than bodies"
+    for message in (a, b, c):
+        message.refresh_from_db()
+    assert [a.status, b.status, c.status] == ["delivered", "delivered", "read"]
+    assert not WebhookEvent.objects.filter(processed_at__isnull=True).exists()
+
+
+def test_a_body_marked_as_statuses_that_holds_a_message_is_processed_alone(simulated) -> None:  # type: ignore[no-untyped-def]
+    store_statuses(("wamid.Z", "delivered"))
+    body = envelope(messages=[text_message("51987000001", "Hola", "wamid.H1")])
+    handoff.webhook_event_store(
+        channel=CHANNEL, body=body.decode(), received_at=clock.now(), has_messages=False
+    )
+    claimed_at, batch = handoff.webhook_events_claim(limit=5, status_limit=50)
+    assert handoff.webhook_events_process_claimed(claimed_at, batch) == 2
+    assert Message.objects.filter(provider_id="wamid.H1").count() == 1
+    assert not WebhookEvent.objects.filter(processed_at__isnull=True).exists()
+
+
+def test_when_statuses_cannot_be_applied_together_each_body_is_tried_alone(
+    simulated, monkeypatch, make_cohort, enroll, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    cohort = make_cohort()
+    man = enroll(cohort)
+    fine, broken = sent_to(man, "wamid.F"), sent_to(man, "wamid.X")
+    store_statuses(("wamid.F", "delivered"), ("wamid.X", "delivered"))
+    real = processing._apply_statuses
+
+    def fussy(channel: str, statuses: list[Any], now: dt.datetime) -> None:
+        if any(s.message_id == "wamid.X" for s in statuses):
+            raise RuntimeError("this status cannot be applied")
+        real(channel, statuses, now)
+
+    monkeypatch.setattr(processing, "_apply_statuses", fussy)
+    claimed_at, batch = handoff.webhook_events_claim(limit=5, status_limit=50)
+    assert handoff.webhook_events_process_claimed(claimed_at, batch) == 1
+    fine.refresh_from_db()
+    broken.refresh_from_db()
+    assert (fine.status, broken.status) == ("delivered", "sent")
+    unprocessed = WebhookEvent.objects.filter(processed_at__isnull=True)
+    assert [e.id for e in unprocessed] == [batch[1].id]  # tried again after the lease
+    assert "could not be applied together" in caplog.text

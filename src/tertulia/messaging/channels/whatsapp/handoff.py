@@ -20,9 +20,13 @@ table does not already give: the row is the durable record, and the claim is the
   (`tertulia serve`). PostgreSQL's NOTIFY was not used: a notifying transaction holds a
   cluster-wide lock until after its commit, WAL flush included, which would serialize the
   very INSERTs the view must keep concurrent (decision 0090).
-- **A man first.** Between status-only events a worker checks whether a body with a man's
-  message arrived meanwhile, and if so hands the rest of its batch back and takes that first: a
-  relay's flood of delivery statuses never delays the next post by more than one event.
+- **A man first.** Before the statuses of its batch a worker checks whether a body with a man's
+  message arrived meanwhile, and if so hands them back and takes that first: a relay's flood of
+  delivery statuses never delays the next post by more than one batch of statuses.
+- **Statuses together.** Bodies with only delivery statuses are claimed up to `STATUS_BATCH`
+  at a time when no man's message waits, and applied in one pass (`STATUS_PROCESSORS`): 0.11 ms
+  of CPU per body against 2.75 ms one by one (a relay brings back three for every copy). If
+  the pass fails, each body is tried alone, so one bad body holds back only itself.
 - **Every channel.** Twilio's webhooks are stored and claimed the same way; a claimed event is
   processed by its channel's kind (`PROCESSORS`: WhatsApp's envelope, Twilio's form).
 - **Only through a claim.** Whatever processes stored events — the worker loop, a drain in the
@@ -60,6 +64,9 @@ ROUTING_RECENT = dt.timedelta(minutes=1)
 # Small, so that workers share a burst of posts instead of one taking it all (claiming costs
 # about a millisecond; processing an event, ten or more).
 CLAIM_BATCH = 5
+# Bodies with only delivery statuses are claimed, and applied, up to this many together
+# (STATUS_PROCESSORS): one pass costs about what two bodies cost one by one.
+STATUS_BATCH = 50
 POLL_SECONDS = float(os.environ.get("TERTULIA_WEBHOOK_POLL_MS", "20")) / 1000.0
 
 # Set by a view that stored an event, so a worker thread in the same process starts at once.
@@ -107,11 +114,25 @@ PROCESSORS = {
 }
 
 
-def _processor(channel: str) -> Callable[..., Any]:
-    module, _, name = PROCESSORS.get(channel.partition(":")[0], PROCESSORS["whatsapp"]).partition(
-        ":"
-    )
+# How several claimed bodies with only statuses are applied together, for the kinds that can:
+# called with their ids (one channel), it returns those it left to PROCESSORS.
+STATUS_PROCESSORS = {
+    "whatsapp": "tertulia.messaging.channels.whatsapp.processing:webhook_events_process_statuses",
+}
+
+
+def _function(path: str) -> Callable[..., Any]:
+    module, _, name = path.partition(":")
     return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def _processor(channel: str) -> Callable[..., Any]:
+    return _function(PROCESSORS.get(channel.partition(":")[0], PROCESSORS["whatsapp"]))
+
+
+def _status_processor(channel: str) -> Callable[..., Any] | None:
+    path = STATUS_PROCESSORS.get(channel.partition(":")[0])
+    return _function(path) if path is not None else None
 
 
 def _claimable(now: dt.datetime, channel: str | None = None) -> Q:
@@ -141,11 +162,14 @@ def webhook_events_claim(
     now: dt.datetime | None = None,
     channel: str | None = None,
     defer_statuses: bool = False,
+    status_limit: int | None = None,
 ) -> tuple[dt.datetime, list[Claimed]]:
     """Take up to `limit` stored, unprocessed events for this worker (of one channel, if
-    given): those with a man's message first, then the oldest. With `defer_statuses`, events
-    with only statuses are left while a message is being routed, unless they have waited
-    STATUS_PATIENCE. Returns the claim's time (its token) and the events."""
+    given): those with a man's message first, then the oldest; when none holds a message, up
+    to `status_limit` (default: `limit`). With `defer_statuses`, events with only statuses are
+    left while a message is being routed, unless they have waited STATUS_PATIENCE. Returns the
+    claim's time (its token) and the events."""
+    status_limit = max(limit, status_limit or limit)
     now = now or clock.now()
     claimable = WebhookEvent.objects.filter(_claimable(now, channel))
     if defer_statuses and _routing_pending(now):
@@ -156,8 +180,10 @@ def webhook_events_claim(
         rows = list(
             claimable.order_by("-has_messages", "id")
             .select_for_update(skip_locked=True)
-            .values_list("id", "has_messages", "channel")[:limit]
+            .values_list("id", "has_messages", "channel")[:status_limit]
         )
+        if rows and rows[0][1]:
+            rows = rows[:limit]
         if rows:
             WebhookEvent.objects.filter(id__in=[r[0] for r in rows]).update(claimed_at=now)
     return now, [Claimed(id=r[0], has_messages=r[1], channel=r[2]) for r in rows]
@@ -206,7 +232,9 @@ def webhook_events_process_claimed(
     done = 0
     token = claimed_at
     lost: set[int] = set()
-    for index, event in enumerate(events):
+    index = 0
+    while index < len(events):
+        event = events[index]
         now = clock.now()
         rest = [e.id for e in events[index:] if e.id not in lost]
         if not event.has_messages and index > 0 and _message_waiting(now, channel):
@@ -215,18 +243,43 @@ def webhook_events_process_claimed(
         if now - token > LEASE / 2:
             lost |= set(rest) - _renew(token, rest, now)
             token = now
+        together = _status_processor(event.channel) if not event.has_messages else None
+        if together is not None:
+            group = []
+            for other in events[index:]:
+                if other.has_messages or other.channel != event.channel:
+                    break
+                group.append(other)
+            index += len(group)
+            ids = [e.id for e in group if e.id not in lost]
+            try:
+                alone = together(ids) if ids else []
+                done += len(ids) - len(alone)
+            except Exception:
+                logger.exception("%d status events could not be applied together", len(ids))
+                alone = ids
+            for event_id in alone:
+                done += _process_one(event.channel, event_id, route_inline=True)
+            continue
+        index += 1
         if event.id in lost:
             continue
-        try:
-            # The batch's first event is routed here; the others' messages go to routing
-            # tasks, so that idle workers share a burst of posts instead of waiting in line.
-            process = _processor(event.channel)
-            process(event.id, route_inline=done == 0 or not share_routing)
-            done += 1
-        except Exception:
-            # Never the body: it holds numbers and texts.
-            logger.exception("webhook event %s could not be processed; retried later", event.id)
+        # The batch's first event is routed here; the others' messages go to routing
+        # tasks, so that idle workers share a burst of posts instead of waiting in line.
+        done += _process_one(event.channel, event.id, route_inline=done == 0 or not share_routing)
     return done
+
+
+def _process_one(channel: str, event_id: int, *, route_inline: bool) -> int:
+    """Process one claimed event; 1 if it was, 0 if it failed (it stays claimed, and is tried
+    again when the lease ends)."""
+    try:
+        _processor(channel)(event_id, route_inline=route_inline)
+    except Exception:
+        # Never the body: it holds numbers and texts.
+        logger.exception("webhook event %s could not be processed; retried later", event_id)
+        return 0
+    return 1
 
 
 def webhook_events_drain(
@@ -240,7 +293,9 @@ def webhook_events_drain(
     if not webhook_events_any_waiting():
         return 0  # one read, not a write transaction, when there is nothing (the usual case)
     while max_batches is None or batches < max_batches:
-        claimed_at, events = webhook_events_claim(limit=limit, defer_statuses=defer_statuses)
+        claimed_at, events = webhook_events_claim(
+            limit=limit, defer_statuses=defer_statuses, status_limit=STATUS_BATCH
+        )
         if not events:
             break
         done += webhook_events_process_claimed(claimed_at, events)
@@ -285,6 +340,7 @@ def run_forever(
     stop = stop or threading.Event()
     for kind in PROCESSORS:
         _processor(kind)  # imported now, not while the first event waits
+        _status_processor(kind)
     while not stop.is_set():
         try:
             if webhook_events_drain(limit=limit, defer_statuses=True) == 0:
