@@ -57,3 +57,23 @@ def test_real_cohorts_and_unknown_names_are_refused(make_cohort, demo_cohorts) -
     result = CliRunner().invoke(community, ["say", "--cohort", "Demo 7", "hola"])
     assert result.exit_code == 1
     assert "no cohort named 'Demo 7'; the demo's cohorts are: Demo 1, Demo 2" in result.output
+
+
+@pytest.mark.django_db
+def test_a_relayed_post_is_sent_at_once_to_the_men_inside_their_window(demo_cohorts) -> None:  # type: ignore[no-untyped-def]
+    from tertulia.community.models import PostDelivery
+    from tertulia.messaging.models import Outbox
+
+    demo_facilitator_setup(demo_cohorts)
+    demo_message_write(cohort_name="Demo 1", pseudonym="Pata 2", text="Hoy me tocó escuchar")
+    # Pata 2 just wrote, so his window is open; Pata 3 has not written: a digest for him.
+    written = demo_message_write(cohort_name="Demo 1", pseudonym="Pata 1", text="Buena, causa")
+    assert written.post_status == "relayed"
+    assert written.reach is not None and (written.reach.live, written.reach.digest) == (1, 1)
+    live = PostDelivery.objects.get(post__message=written.message, via=PostDelivery.Via.LIVE)
+    assert live.outbox is not None
+    assert Outbox.objects.get(pk=live.outbox_id).status == Outbox.Status.SENT, "sent, not queued"
+
+    result = CliRunner().invoke(community, ["say", "--member", "Pata 3", "Gracias, patas"])
+    assert result.exit_code == 0, result.output
+    assert "relayed to the community: sent now to 2, 0 in a digest" in result.output

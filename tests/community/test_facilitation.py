@@ -191,7 +191,9 @@ def test_a_facilitator_reaches_only_his_cohorts(client, cast) -> None:  # type: 
         client.post(f"/inbox/posts/{post.pk}/retract/"),
     ]
     assert [r.status_code for r in refused] == [404] * len(refused)
-    assert client.get("/supervisor/").status_code == 403
+    forbidden = client.get("/supervisor/")
+    assert forbidden.status_code == 403
+    assert "Esta página no es para tu cuenta" in forbidden.content.decode()  # not Django's own
     assert not PrivateReply.objects.exists()
     assert CommunityPost.objects.get(pk=post.pk).status == "relayed"
     assert not AuditLog.objects.exclude(action="alert.raise").exists()

@@ -139,3 +139,56 @@ def test_a_flagged_post_is_never_offered_for_approval_even_once_resolved(client,
     html = client.get("/inbox/items/").content.decode()
     assert "la voy a matar" not in html
     assert CommunityPost.objects.get().status == CommunityPost.Status.HELD
+
+
+@pytest.mark.django_db
+def test_the_inbox_says_what_an_approval_and_a_resolution_did(  # type: ignore[no-untyped-def]
+    client, cast, enroll, request
+) -> None:
+    from tertulia.cohorts.models import Cohort
+    from tertulia.community.models import CommunityPost
+    from tertulia.core import clock
+    from tertulia.core.clock import SimulatedClock
+
+    facilitator, _ = cast
+    previous = clock.use(SimulatedClock(lima(START, 21)))  # an hour after they wrote
+    request.addfinalizer(lambda: clock.use(previous))
+    lima_cohort = Cohort.objects.get(name="Cohorte Lima")
+    Cohort.objects.filter(pk=lima_cohort.pk).update(moderation=Cohort.Moderation.PRE)
+    enroll(lima_cohort, phone="+51987000011")
+    enroll(lima_cohort, phone="+51987000012")
+    write("+51987000012", "PRIVADO Una duda")  # his 24-hour window is open; the first man's is not
+    write("+51987000011", "Hola a todos")
+    held = CommunityPost.objects.get()
+    client.force_login(facilitator)
+    html = client.post(f"/inbox/posts/{held.pk}/approve/").content.decode()
+    # Never back to its author: one man now, one in his digest.
+    assert "Reenviada: 1 hombre la recibe ahora, 1 en su próximo resumen." in html
+    again = client.post(f"/inbox/posts/{held.pk}/approve/").content.decode()
+    assert "Otra persona ya atendió esta publicación." in again
+
+    feed = client.get(f"/inbox/cohorts/{lima_cohort.pk}/items/").content.decode()
+    assert "Enviada ahora a 1 hombre, 1 en un resumen" in feed
+
+    write("+51987000001", "si me vuelve a dejar la voy a matar")
+    alert = Alert.objects.get()
+    resolved = client.post(f"/inbox/alerts/{alert.pk}/resolve/").content.decode()
+    assert "Alerta resuelta. El mensaje sigue retenido: nunca se reenvía." in resolved
+    thread = client.get(f"/inbox/members/{alert.enrollment_id}/items/").content.decode()
+    assert "retenido, no reenviado" in thread
+    assert "alerta resuelta: amenaza" in thread
+
+
+@pytest.mark.django_db
+def test_what_waits_is_counted_as_the_inbox_lists_it(cast) -> None:  # type: ignore[no-untyped-def]
+    from tertulia.cohorts.models import Cohort
+    from tertulia.community.selectors import waiting_in
+    from tertulia.dashboard.selectors import program_funnel
+
+    lima_cohort = Cohort.objects.get(name="Cohorte Lima")
+    write("+51987000001", "Buenazo el reto de hoy")  # relayed: nothing to do
+    assert waiting_in([lima_cohort.pk]) == 0
+    write("+51987000001", "PRIVADO Una consulta")
+    write("+51987000001", "si me vuelve a dejar la voy a matar")  # its alert, counted once
+    assert waiting_in([lima_cohort.pk]) == 2
+    assert program_funnel([lima_cohort]).waiting_for_facilitator == 2

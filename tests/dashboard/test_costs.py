@@ -206,3 +206,14 @@ def test_the_program_page_says_how_to_load_prices_when_there_are_none(
     program = make_cohort().program
     html = client.get(f"/programs/{program.slug}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "tertulia prices load --example-peru" in html
+
+
+def test_counts_are_grouped_as_the_reader_s_language_groups_them() -> None:
+    from django.utils import translation
+
+    from tertulia.dashboard.costs import count_format
+
+    with translation.override("es"):
+        assert count_format(15460) == "15\xa0460"  # never "15,460", which reads as 15.46
+    with translation.override("en"):
+        assert count_format(15460) == "15,460"

@@ -37,7 +37,13 @@ def prune_seen(days: int) -> None:
 
 
 @community.command("say")
-@click.option("--cohort", "cohort_name", default="Demo 1", show_default=True)
+@click.option(
+    "--cohort",
+    "cohort_name",
+    default="Demo 1",
+    show_default=True,
+    help="'Demo 1' relays posts at once; 'Demo 2' holds them for the facilitator's approval.",
+)
 @click.option(
     "--member", "pseudonym", default=None, help="e.g. 'Pata 3' [default: the first man still in]"
 )
@@ -54,21 +60,21 @@ def say(cohort_name: str, pseudonym: str | None, text: str) -> None:
         written = demo_message_write(cohort_name=cohort_name, pseudonym=pseudonym, text=text)
     except DemoRefused as exc:
         raise click.ClickException(str(exc)) from exc
-    outcome = []
     if written.alerts:
-        outcome.append(f"safety alert raised ({', '.join(written.alerts)}), message held")
-    if written.alerts:
-        pass  # a flagged message is never relayed; the alert says what to do
-    elif written.post_status == "relayed":
-        outcome.append("relayed to the community")
+        outcome = f"safety alert raised ({', '.join(written.alerts)}), message held"
+    elif written.post_status == "relayed" and written.reach is not None:
+        outcome = (
+            f"relayed to the community: sent now to {written.reach.live}, "
+            f"{written.reach.digest} in a digest (their 24-hour window is closed)"
+        )
     elif written.post_status == "held":
-        outcome.append("held for the facilitator's approval")
-    elif not written.alerts and not written.in_program:
-        outcome.append(
+        outcome = "held for the facilitator's approval"
+    elif not written.in_program:
+        outcome = (
             f"his program is over, so it is a private message to the facilitator, not a post "
             f"(leave out --member to write as a man still in {cohort_name})"
         )
-    elif not written.alerts:
-        outcome.append("a private message for the facilitator (not relayed)")
+    else:
+        outcome = "a private message for the facilitator (not relayed)"
     click.echo(f"{written.pseudonym} in {cohort_name} wrote: {text}")
-    click.echo("→ " + "; ".join(outcome) + ". See /inbox/ on tertulia serve.")
+    click.echo(f"→ {outcome}. See /inbox/ on tertulia serve.")

@@ -14,11 +14,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from tertulia.cohorts.models import Cohort, Enrollment
-from tertulia.community.selectors import pseudonyms_in
+from tertulia.community.selectors import Reach, post_reach, pseudonyms_in
 from tertulia.core import clock
 from tertulia.messaging.models import Message
-from tertulia.messaging.router import message_route
 from tertulia.messaging.services import Inbound, message_record_inbound
+from tertulia.messaging.tasks import message_route_and_send
 from tertulia.safety.models import Alert
 
 DEMO_FACILITATOR = "facilitador"
@@ -53,6 +53,7 @@ class Written:
     alerts: list[str]
     post_status: str | None  # relayed | held | None (not a post: PRIVADO, a keyword...)
     in_program: bool  # False: his 30 days ended or he left, so he cannot post to the group
+    reach: Reach | None = None  # of a relayed post
 
 
 def demo_message_write(
@@ -96,7 +97,9 @@ def demo_message_write(
             text=text,
         )
     )
-    message_route(message_id=message.pk, now=now)
+    # Routed and sent here, as a worker would: routing alone queues no task, so a running
+    # `tertulia serve` would leave the copies waiting.
+    message_route_and_send(message_id=message.pk, now=now)
     post = getattr(Message.objects.select_related("post").get(pk=message.pk), "post", None)
     return Written(
         message=message,
@@ -104,4 +107,5 @@ def demo_message_write(
         alerts=list(Alert.objects.filter(message=message).values_list("category", flat=True)),
         post_status=post.status if post is not None else None,
         in_program=enrollment.state in Enrollment.RECEIVING,
+        reach=post_reach([post.pk]).get(post.pk, Reach()) if post is not None else None,
     )

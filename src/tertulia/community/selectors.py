@@ -18,6 +18,7 @@ from tertulia.community.models import (
     CommunityPost,
     InboxSeen,
     Membership,
+    PostDelivery,
     PrivateReply,
     QuickReply,
 )
@@ -67,13 +68,28 @@ def access_message(user: Any, message_id: int) -> Message:
     return message
 
 
+def _held() -> QuerySet[CommunityPost]:
+    return CommunityPost.objects.filter(
+        status=CommunityPost.Status.HELD, message__alerts__isnull=True
+    )
+
+
+def waiting_in(cohort_ids: Iterable[int]) -> int:
+    """What waits for a facilitator in these cohorts, counted as the inbox lists it: open
+    alerts, posts held for approval and private messages nobody has handled."""
+    ids = list(cohort_ids)
+    return (
+        Alert.objects.filter(status=Alert.Status.OPEN, cohort_id__in=ids).count()
+        + _held().filter(cohort_id__in=ids).count()
+        + _private_waiting().filter(enrollment__cohort_id__in=ids).count()
+    )
+
+
 def posts_held_for(user: Any) -> QuerySet[CommunityPost]:
     """Posts waiting for approval in this person's cohorts, oldest first."""
     # A post that raised an alert is shown with its alert, and triage's hold is final:
     # `post_approve` refuses it, so offering it here would be a button that does nothing.
-    held = CommunityPost.objects.filter(
-        status=CommunityPost.Status.HELD, message__alerts__isnull=True
-    )
+    held = _held()
     if not is_supervisor(user):
         held = held.filter(cohort__facilitator=user)
     return held.select_related("cohort", "author").order_by("created_at", "pk")
@@ -186,33 +202,83 @@ def cohort_feed(cohort: Cohort, limit: int = 50) -> list[CommunityPost]:
 
 
 @dataclass(frozen=True)
+class Reach:
+    """Who a relayed post reached: copies sent at once (inside their 24-hour window), and men
+    it waits for, or went to, in a digest."""
+
+    live: int = 0
+    digest: int = 0
+
+
+def post_reach(post_ids: Iterable[int]) -> dict[int, Reach]:
+    """The reach of each post, in one query."""
+    reach: dict[int, Reach] = {}
+    rows = (
+        PostDelivery.objects.filter(post_id__in=list(post_ids))
+        .values_list("post_id", "via")
+        .annotate(n=Count("id"))
+    )
+    for post_id, via, n in rows:
+        live = n if via == PostDelivery.Via.LIVE else 0
+        before = reach.get(post_id, Reach())
+        reach[post_id] = Reach(live=before.live + live, digest=before.digest + n - live)
+    return reach
+
+
+def feed_with_reach(cohort: Cohort, limit: int = 50) -> list[CommunityPost]:
+    """cohort_feed, each relayed post with its `reach`."""
+    feed = cohort_feed(cohort, limit)
+    reach = post_reach(p.pk for p in feed if p.status == CommunityPost.Status.RELAYED)
+    for post in feed:
+        post.reach = reach.get(post.pk, Reach())  # type: ignore[attr-defined]
+    return feed
+
+
+@dataclass(frozen=True)
 class ThreadEntry:
     at: dt.datetime
     kind: str  # checkin | post | private | keyword | reply
     text: str
     message: Message | None = None
     by: str = ""
+    post_status: str = ""  # of a post: relayed | held | retracted
+    alerts: tuple[tuple[str, str], ...] = ()  # (category label, open | handled)
 
 
 def thread_of(enrollment: Enrollment, limit: int = 100) -> list[ThreadEntry]:
     """What he wrote (check-in answers, posts, private messages, keywords) and what the
     facilitator answered him privately, oldest first; the last `limit` entries."""
     entries: list[ThreadEntry] = []
-    inbound = (
+    inbound = list(
         Message.objects.filter(enrollment=enrollment, direction=Message.Direction.IN)
         .select_related("post")
         .order_by("-created_at", "-pk")[:limit]
     )
+    raised: dict[int, list[tuple[str, str]]] = {}
+    for alert in Alert.objects.filter(message__in=inbound).order_by("pk"):
+        raised.setdefault(alert.message_id, []).append(
+            (str(alert.get_category_display()), alert.status)
+        )
     for m in inbound:
+        post = getattr(m, "post", None)
         if m.route == Message.Route.CHECKIN:
             kind = "checkin"
         elif m.route == Message.Route.KEYWORD:
             kind = "keyword"
-        elif getattr(m, "post", None) is not None:
+        elif post is not None:
             kind = "post"
         else:
             kind = "private"
-        entries.append(ThreadEntry(at=m.created_at, kind=kind, text=m.body, message=m))
+        entries.append(
+            ThreadEntry(
+                at=m.created_at,
+                kind=kind,
+                text=m.body,
+                message=m,
+                post_status=post.status if post is not None else "",
+                alerts=tuple(raised.get(m.pk, ())),
+            )
+        )
     replies = (
         PrivateReply.objects.filter(enrollment=enrollment)
         .select_related("facilitator")

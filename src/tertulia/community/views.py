@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from tertulia.cohorts.models import Enrollment
@@ -28,15 +29,17 @@ from tertulia.community.facilitation import (
 )
 from tertulia.community.models import CommunityPost, InboxSeen
 from tertulia.community.selectors import (
+    Reach,
     access_cohort,
     access_enrollment,
     access_message,
     access_post,
-    cohort_feed,
     cohorts_for,
     facilitator_loads,
+    feed_with_reach,
     members_of,
     messages_waiting_for,
+    post_reach,
     posts_held_for,
     pseudonyms_in,
     quick_replies,
@@ -68,7 +71,7 @@ def _lists(user: Any) -> tuple[list[Alert], list[CommunityPost], list[Message]]:
 SEEN = InboxSeen.Kind
 
 
-def _context(request: HttpRequest) -> dict[str, object]:
+def _context(request: HttpRequest, notice: object = "") -> dict[str, object]:
     alerts, held, waiting = _lists(request.user)
     cohort_ids = {a.cohort_id for a in alerts} | {
         m.enrollment.cohort_id for m in waiting if m.enrollment
@@ -92,6 +95,7 @@ def _context(request: HttpRequest) -> dict[str, object]:
         "attention": len(alerts) + len(held) + len(waiting),
         "unread": unread,
         "rendered_at": clock.now().isoformat(),
+        "notice": notice,  # what his last action did, said once
     }
 
 
@@ -131,7 +135,8 @@ def alert_resolve_view(request: HttpRequest, alert_id: int) -> HttpResponse:
     if alert is None or not alert_can_handle(alert, request.user):
         raise Http404
     alert_resolve(alert, request.user, note=request.POST.get("note", "")[:2000])
-    return render(request, "community/_items.html", _context(request))
+    notice = _("Alert resolved. The message stays held: it is never relayed.")
+    return render(request, "community/_items.html", _context(request, notice))
 
 
 @login_required
@@ -139,14 +144,31 @@ def alert_resolve_view(request: HttpRequest, alert_id: int) -> HttpResponse:
 def message_handled_view(request: HttpRequest, message_id: int) -> HttpResponse:
     message = access_message(request.user, message_id)
     message_mark_handled(message=message, user=request.user)
-    return render(request, "community/_items.html", _context(request))
+    return render(request, "community/_items.html", _context(request, _("Marked handled.")))
+
+
+def refreshed(post: CommunityPost) -> CommunityPost:
+    post.refresh_from_db(fields=["status"])
+    return post
 
 
 @login_required
 @require_POST
 def post_approve_view(request: HttpRequest, post_id: int) -> HttpResponse:
-    held_post_approve(post=access_post(request.user, post_id), user=request.user)
-    return render(request, "community/_items.html", _context(request))
+    post = access_post(request.user, post_id)
+    notice: object
+    if held_post_approve(post=post, user=request.user):
+        reach = post_reach([post.pk]).get(post.pk, Reach())
+        notice = ngettext(
+            "Relayed: %(live)d man gets it now, %(digest)d in his next digest.",
+            "Relayed: %(live)d men get it now, %(digest)d in their next digest.",
+            reach.live,
+        ) % {"live": reach.live, "digest": reach.digest}
+    elif refreshed(post).status == CommunityPost.Status.HELD:
+        notice = _("Not relayed: it has an open safety alert. Resolve the alert first.")
+    else:
+        notice = _("Someone else already handled this post.")
+    return render(request, "community/_items.html", _context(request, notice))
 
 
 def _after_send(
@@ -166,7 +188,7 @@ def _after_send(
 
 def _cohort_context(request: HttpRequest, cohort_id: int) -> dict[str, object]:
     cohort = access_cohort(request.user, cohort_id)
-    return {"cohort": cohort, "feed": cohort_feed(cohort), "members": members_of(cohort)}
+    return {"cohort": cohort, "feed": feed_with_reach(cohort), "members": members_of(cohort)}
 
 
 @login_required

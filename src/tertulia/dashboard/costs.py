@@ -46,6 +46,12 @@ def money_divide(money: Money, count: int) -> Money | None:
     return {currency: amount / count for currency, amount in money.items()}
 
 
+def count_format(n: int) -> str:
+    """A count grouped as the active language groups it: '15 460' in Spanish (a no-break
+    space), '15,460' in English and in the CLI, which runs without a language."""
+    return number_format(n, force_grouping=True)
+
+
 def money_format(money: Money | None, decimals: int = 2) -> str:
     """'USD 1.50', 'USD 1.50 + PEN 3.00', '—' when there is nothing to show (localized)."""
     if money is None:
@@ -53,7 +59,7 @@ def money_format(money: Money | None, decimals: int = 2) -> str:
     if not money:
         return number_format(Decimal(0), decimal_pos=decimals)
     return " + ".join(
-        f"{currency} {number_format(amount, decimal_pos=decimals, use_l10n=True)}"
+        f"{currency} {number_format(amount, decimal_pos=decimals, force_grouping=True)}"
         for currency, amount in sorted(money.items())
     )
 
@@ -186,21 +192,21 @@ def cohort_costs(
 
 def cost_rows(report: CostReport) -> tuple[list[dict[str, object]], dict[str, object]]:
     """The report as display rows (amounts formatted in the active language) and a total."""
-    rows = [
+    rows: list[dict[str, object]] = [
         {
             "name": entry.cohort.name,
-            "sent": entry.sent,
-            "received": entry.received,
+            "sent": count_format(entry.sent),
+            "received": count_format(entry.received),
             "cost": money_format(entry.cost),
-            "enrolled": entry.enrolled,
-            "completed": entry.completed,
+            "enrolled": count_format(entry.enrolled),
+            "completed": count_format(entry.completed),
             "per_participant": money_format(entry.per_participant, 3),
             "per_completer": money_format(entry.per_completer, 3),
             "days": [
                 {
                     "day": d.day,
-                    "sent": d.sent,
-                    "received": d.received,
+                    "sent": count_format(d.sent),
+                    "received": count_format(d.received),
                     "cost": money_format(d.cost),
                 }
                 for d in entry.days
@@ -208,9 +214,9 @@ def cost_rows(report: CostReport) -> tuple[list[dict[str, object]], dict[str, ob
         }
         for entry in report.cohorts
     ]
-    total = {
-        "sent": sum(e.sent for e in report.cohorts),
-        "received": sum(e.received for e in report.cohorts),
+    total: dict[str, object] = {
+        "sent": count_format(sum(e.sent for e in report.cohorts)),
+        "received": count_format(sum(e.received for e in report.cohorts)),
         "cost": money_format(report.cost),
     }
     return rows, total

@@ -21,6 +21,8 @@ from django.db.models import Count
 from django.utils.translation import gettext as _
 
 from tertulia.cohorts.models import Cohort, Enrollment
+from tertulia.community.selectors import waiting_in
+from tertulia.dashboard.costs import count_format
 from tertulia.messaging.models import CheckInResponse, Message, Outbox
 from tertulia.programs.models import Step
 
@@ -174,11 +176,7 @@ def program_funnel(cohorts: Iterable[Cohort]) -> Funnel:
     )
     funnel.messages_out = counts.get(Message.Direction.OUT, 0)
     funnel.messages_in = counts.get(Message.Direction.IN, 0)
-    funnel.waiting_for_facilitator = Message.objects.filter(
-        enrollment__cohort_id__in=cohort_ids,
-        route=Message.Route.FACILITATOR,
-        handled_at__isnull=True,
-    ).count()
+    funnel.waiting_for_facilitator = waiting_in(cohort_ids)
     return funnel
 
 
@@ -186,9 +184,9 @@ def funnel_lines(funnel: Funnel) -> list[tuple[str, str]]:
     """The funnel as (label, value) lines, for the terminal and the pages."""
 
     def pct(n: int) -> str:
-        return f"{n:,} ({funnel.share(n):.0%})"
+        return f"{count_format(n)} ({funnel.share(n):.0%})"
 
-    lines = [(_("Enrolled"), f"{funnel.enrolled:,}")]
+    lines = [(_("Enrolled"), count_format(funnel.enrolled))]
     lines += [
         (_("Active on day %(day)s") % {"day": d}, pct(n)) for d, n in funnel.active_on.items()
     ]
@@ -198,9 +196,9 @@ def funnel_lines(funnel: Funnel) -> list[tuple[str, str]]:
         (_("Silent at the end (dropped)"), pct(funnel.dropped)),
         (
             _("Messages sent / received"),
-            f"{funnel.messages_out:,} / {funnel.messages_in:,}",
+            f"{count_format(funnel.messages_out)} / {count_format(funnel.messages_in)}",
         ),
-        (_("Waiting for a facilitator"), f"{funnel.waiting_for_facilitator:,}"),
+        (_("Waiting for a facilitator"), count_format(funnel.waiting_for_facilitator)),
     ]
     return lines
 

@@ -180,8 +180,24 @@ def demo(
         password_file = settings.VAR_DIR / "facilitador-password.txt"
         password_file.write_text(password + "\n")
         credentials = f"password {password}, also in {password_file}"
+    me = _invoked_as()
+    held = f' --cohort "{run.cohorts[-1].name}"' if len(run.cohorts) > 1 else ""
     console.print(
         f"Facilitator of the demo cohorts: '{facilitator.get_username()}' ({credentials}). "
-        'Write as a simulated man: tertulia community say "text" (see --help)'
+        f'Write as a simulated man: {me} community say "text"'
+        + (f" (add{held} to see a post held for approval)" if held else "")
     )
-    console.print(f"Done in {time.perf_counter() - started:.1f} s. See it live: tertulia serve")
+    console.print(f"Done in {time.perf_counter() - started:.1f} s. See it live: {me} serve")
+
+
+def _invoked_as() -> str:
+    """How the operator ran tertulia (".venv/bin/tertulia" after `make demo`), so that the
+    commands printed for him work when pasted."""
+    import os
+    import sys
+
+    program = sys.argv[0] if sys.argv else ""
+    if os.path.basename(program) != "tertulia":
+        return "tertulia"
+    relative = os.path.relpath(program)
+    return relative if not relative.startswith("..") else program
