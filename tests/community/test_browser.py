@@ -231,5 +231,5 @@ def test_the_supervisor_chooses_the_window_of_his_figures(chromium, live_server,
     page.get_by_role("button", name="Mostrar").click()
     page.wait_for_url("**end=2026-01-31**")
     assert row.locator("td[data-label='Alertas generadas']").inner_text() == "0"
-    assert "del 2026-01-01 al 2026-01-31" in page.content()
+    assert "del 1 de enero de 2026 al 31 de enero de 2026" in page.content()
     context.close()
