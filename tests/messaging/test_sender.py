@@ -201,3 +201,17 @@ def test_batches_in_a_row_send_each_row_once_and_say_when_nothing_is_left(script
     assert sorted(Message.objects.values_list("provider_id", flat=True)) == sorted(
         f"p{n}" for n in range(len(rows))
     )
+
+
+@pytest.mark.django_db
+def test_the_clock_s_tick_sends_rows_that_were_queued_without_a_task(
+    scheduled, run_tasks, django_capture_on_commit_callbacks
+):  # type: ignore[no-untyped-def]
+    from tertulia.messaging.tasks import schedule_due_task
+
+    later = lima(START, 19, 5)  # the day's rows were written at 19:00; nothing sent them
+    with django_capture_on_commit_callbacks(execute=True):
+        assert schedule_due_task.call(later.isoformat())["outbox_written"] == 0
+    run_tasks()
+    assert not Outbox.objects.filter(status=Outbox.Status.QUEUED).exists()
+    assert SimulatedDelivery.objects.count() == Outbox.objects.count() > 0

@@ -53,11 +53,14 @@ def _when(iso: str | None) -> dt.datetime:
 
 @task()
 def schedule_due_task(now_iso: str | None = None) -> dict[str, int]:
-    """Write what is due into the Outbox, then start sending it."""
+    """Write what is due into the Outbox, then start sending it. Rows already queued and due
+    are sent too: whatever queued them without a task of its own (a process that routed a
+    message outside a worker, a task lost with its queue) is caught up within a tick."""
     now = _when(now_iso)
     report = outbox_enqueue_due(now=now)
     outbox_recover_stale(now=now)
-    if report.outbox_written:
+    waiting = Outbox.objects.filter(status=Outbox.Status.QUEUED, due_at__lte=now)
+    if report.outbox_written or waiting.exists():
         transaction.on_commit(lambda: send_outbox_task.enqueue(now.isoformat()))
     return {"outbox_written": report.outbox_written, "completed": report.completed}
 
