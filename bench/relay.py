@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -129,6 +130,14 @@ def settle(fake: object, timeout: float) -> None:
             break
         time.sleep(0.5)
     connection.close()
+
+
+def cpu_used() -> float:
+    """CPU seconds of this process and of its children that have ended (the workers and the
+    web server are waited for before the figures are written)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def start_workers(count: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
@@ -328,6 +337,7 @@ def main() -> None:
             workers = 1
         statuses = tuple(s for s in args.statuses.split(",") if s)
         load_before = os.getloadavg()[0]
+        cpu_before = cpu_used()
         try:
             # The embedded limiter lives in each worker process (only RQ's shares one through
             # Redis): on the database queue each of N workers gets 1/N of the number's rate,
@@ -351,6 +361,7 @@ def main() -> None:
                 subprocess.run(["dropdb", *PG_HOST, "--if-exists", "tertulia_relay_bench"])
 
     load_after = os.getloadavg()[0]
+    cpu = cpu_used() - cpu_before
     lat = result["latencies"]
     firsts = result["firsts"] or [0.0]
     p50, p99 = percentile(lat, 50), percentile(lat, 99)
@@ -392,7 +403,12 @@ def main() -> None:
             "workers and PostgreSQL all on it. The first copy of a post leaves once it is routed; "
             "the posts of a burst then share the number's rate, one after another. Where the "
             "time goes and what was changed for it: docs/decisions/0051-relay-hot-path.md, "
-            "0057-relay-in-the-webhook-task.md, 0099, 0101 and 0102.",
+            "0057-relay-in-the-webhook-task.md, 0099, 0101, 0102 and 0104.",
+            "",
+            f"CPU of the benchmark's processes over the whole run (the fake, the web server "
+            f"and the workers, with the warm-up round and the statuses; PostgreSQL's not "
+            f"counted): {cpu:.1f} s, {cpu / max(result['sends'], 1) * 1000:.2f} ms per relayed "
+            "send.",
         ]
     )
     print(body)
