@@ -192,3 +192,14 @@ def test_what_waits_is_counted_as_the_inbox_lists_it(cast) -> None:  # type: ign
     write("+51987000001", "si me vuelve a dejar la voy a matar")  # its alert, counted once
     assert waiting_in([lima_cohort.pk]) == 2
     assert program_funnel([lima_cohort]).waiting_for_facilitator == 2
+
+
+@pytest.mark.django_db
+def test_the_alert_admin_quotes_the_words_and_names_him_by_pseudonym(admin_client, cast) -> None:  # type: ignore[no-untyped-def]
+    write("+51987000001", "si me vuelve a dejar la voy a matar")
+    alert = Alert.objects.get()
+    page = admin_client.get(f"/admin/safety/alert/{alert.pk}/change/").content.decode()
+    assert "“la voy a matar”" in page
+    assert "Pata 1" in page
+    assert "987000001" not in page and "{&#x27;text&#x27;" not in page
+    assert "amenaza a su pareja · abierta" in page  # its title, not "threat_to_partner"

@@ -75,6 +75,7 @@ def stage_labels() -> dict[str, str]:
         "randomized": _("Randomized"),
         "active_day7": _("Active on day 7"),
         "completed": _("Completed"),
+        # xgettext:no-python-format
         "note": _("↓ conversion from the stage above [Wilson 95% interval]"),
         "empty": _("Nobody has started yet"),
     }

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from tertulia.safety.models import Alert, AuditLog, Notification, Referral
 
@@ -14,19 +15,33 @@ class AlertAdmin(admin.ModelAdmin):
     list_filter = ("category", "status", "cohort")
     date_hierarchy = "created_at"
     raw_id_fields = ("message", "participant", "enrollment", "cohort", "handled_by")
-    readonly_fields = (
-        "message",
-        "participant",
-        "enrollment",
-        "cohort",
+    fields = readonly_fields = (
         "category",
-        "evidence",
+        "status",
+        "why",
+        "man",
+        "cohort",
+        "enrollment",
+        "message",
         "created_at",
         "notified_facilitator_at",
         "escalated_at",
         "handled_by",
         "handled_at",
+        "note",
     )
+
+    @admin.display(description=_("why"))
+    def why(self, alert: Alert) -> str:
+        """The words that raised it, quoted, rather than the stored list of dicts."""
+        return ", ".join(f"“{e.get('text', '')}”" for e in alert.evidence) or "—"
+
+    @admin.display(description=_("man"))
+    def man(self, alert: Alert) -> str:
+        """His pseudonym in the cohort, as the facilitators know him; never his number."""
+        from tertulia.community.selectors import pseudonym_of
+
+        return pseudonym_of(alert.enrollment)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # alerts are raised by triage, resolved with alert_resolve (audited)

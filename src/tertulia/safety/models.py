@@ -117,7 +117,7 @@ class Alert(models.Model):
         indexes = [models.Index(fields=["status", "escalated_at", "created_at"])]
 
     def __str__(self) -> str:
-        return f"alert {self.pk} ({self.category}, {self.status})"
+        return f"{self.get_category_display()} · {self.get_status_display()}"
 
 
 class Referral(models.Model):
