@@ -76,4 +76,4 @@ def test_a_relayed_post_is_sent_at_once_to_the_men_inside_their_window(demo_coho
 
     result = CliRunner().invoke(community, ["say", "--member", "Pata 3", "Gracias, patas"])
     assert result.exit_code == 0, result.output
-    assert "relayed to the community: sent now to 2, 0 in a digest" in result.output
+    assert "relayed to the community: sent now to 2, 0 wait for a digest" in result.output

@@ -203,3 +203,19 @@ def test_the_alert_admin_quotes_the_words_and_names_him_by_pseudonym(admin_clien
     assert "Pata 1" in page
     assert "987000001" not in page and "{&#x27;text&#x27;" not in page
     assert "amenaza a su pareja · abierta" in page  # its title, not "threat_to_partner"
+
+
+@pytest.mark.django_db
+def test_resolving_an_alert_someone_else_resolved_says_so(client, admin_user, cast) -> None:  # type: ignore[no-untyped-def]
+    facilitator, _ = cast
+    write("+51987000001", "si me vuelve a dejar la voy a matar")
+    alert = Alert.objects.get()
+    client.force_login(admin_user)
+    client.post(f"/inbox/alerts/{alert.pk}/resolve/", {"note": "Llamé a la Línea 100"})
+    client.force_login(facilitator)
+    late = client.post(f"/inbox/alerts/{alert.pk}/resolve/", {"note": "Yo también"})
+    assert (
+        "Otra persona resolvió esta alerta primero; tu nota no se guardó." in late.content.decode()
+    )
+    alert.refresh_from_db()
+    assert alert.note == "Llamé a la Línea 100"

@@ -151,3 +151,18 @@ def test_the_number_of_queries_does_not_grow_with_participants(make_cohort, enro
             outbox_enqueue_due(now=lima(start, 19, 0))
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+@pytest.mark.django_db
+def test_rows_are_due_at_the_send_time_whatever_zone_the_clock_speaks(make_cohort, enroll):  # type: ignore[no-untyped-def]
+    """A clock in Lima's zone writes the same instants as one in UTC: on SQLite, where
+    datetimes are compared as text, a row written as local time read five hours early."""
+    cohort = make_cohort(start=START)
+    enroll(cohort)
+    send_time = lima(START, 19, 0)
+    assert outbox_enqueue_due(now=send_time).outbox_written > 0
+    rows = Outbox.objects.all()
+    assert not rows.filter(due_at__lt=send_time).exists()
+    assert not rows.filter(due_at__lte=send_time - dt.timedelta(minutes=1)).exists()
+    assert rows.filter(due_at=send_time).count() == rows.count()
+    assert set(rows.values_list("created_at", flat=True)) == {send_time}

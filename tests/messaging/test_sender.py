@@ -215,3 +215,22 @@ def test_the_clock_s_tick_sends_rows_that_were_queued_without_a_task(
     run_tasks()
     assert not Outbox.objects.filter(status=Outbox.Status.QUEUED).exists()
     assert SimulatedDelivery.objects.count() == Outbox.objects.count() > 0
+
+
+@pytest.mark.django_db
+def test_the_tick_leaves_rows_to_a_send_in_progress(scheduled, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    from tertulia.messaging.tasks import schedule_due_task
+
+    later = lima(START, 19, 5)
+    Outbox.objects.filter(pk=Outbox.objects.first().pk).update(status=Outbox.Status.SENDING)
+    with django_capture_on_commit_callbacks() as queued:
+        schedule_due_task.call(later.isoformat())
+    assert queued == [], "a send chain is running: no second one"
+    Outbox.objects.filter(status=Outbox.Status.SENDING).update(status=Outbox.Status.QUEUED)
+    with django_capture_on_commit_callbacks() as queued:
+        report = schedule_due_task.call((later - dt.timedelta(minutes=4, seconds=30)).isoformat())
+    assert report["outbox_written"] == 0
+    assert queued == [], "due for less than a minute: its own task is on its way"
+    with django_capture_on_commit_callbacks() as queued:
+        schedule_due_task.call(later.isoformat())
+    assert len(queued) == 1

@@ -71,3 +71,21 @@ def test_running_the_same_batch_again_changes_nothing(men) -> None:  # type: ign
     assert message_statuses_update(channel="whatsapp:x", updates=updates) == 0
     men[0].refresh_from_db()
     assert men[0].messages_read == 1
+
+
+@pytest.mark.django_db
+def test_a_backlog_of_his_reads_keeps_each_read_s_time(men) -> None:  # type: ignore[no-untyped-def]
+    """Applied together (a worker catching up after an outage), his reads on two days leave
+    the read times that applying them one by one leaves: retention counts days."""
+    first, _, _ = men
+    a0, a1, b = sent(first, "a0", 0), sent(first, "a1", 1), sent(first, "b", 2)
+    day5, day6 = AT + dt.timedelta(days=5), AT + dt.timedelta(days=6)
+    message_statuses_update(
+        channel="whatsapp:x",
+        updates=[StatusUpdate("b", "read", day6), StatusUpdate("a1", "read", day5)],
+    )
+    for message in (a0, a1, b):
+        message.refresh_from_db()
+    assert [a0.read_at, a1.read_at, b.read_at] == [day5, day5, day6]
+    first.refresh_from_db()
+    assert first.messages_read == 3

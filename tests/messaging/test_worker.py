@@ -75,3 +75,29 @@ def test_a_starting_worker_builds_the_safety_classifier_first(monkeypatch) -> No
     monkeypatch.setattr(pipeline, "pipeline_stop", lambda: None)
     worker.run_forever(webhooks=False)
     assert order == ["ready"]
+
+
+def test_a_receiver_that_fails_at_start_does_not_stop_the_worker(monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    from tertulia.messaging import pipeline, worker
+    from tertulia.messaging.signals import worker_starting
+
+    def broken(sender, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("lexicon unreadable")
+
+    worker_starting.connect(broken, dispatch_uid="test.broken")
+    ran: list[str] = []
+
+    class Queue:
+        def run(self) -> None:
+            ran.append("ran")
+
+    monkeypatch.setattr(worker, "_db_worker", lambda **kwargs: Queue())
+    monkeypatch.setattr(worker, "_backend_path", lambda: "django_tasks_db.DatabaseBackend")
+    monkeypatch.setattr(pipeline, "pipeline_start", lambda: None)
+    monkeypatch.setattr(pipeline, "pipeline_stop", lambda: None)
+    try:
+        worker.run_forever(webhooks=False)
+    finally:
+        worker_starting.disconnect(dispatch_uid="test.broken")
+    assert ran == ["ran"]
+    assert "worker start:" in caplog.text and "lexicon unreadable" in caplog.text

@@ -65,7 +65,7 @@ def say(cohort_name: str, pseudonym: str | None, text: str) -> None:
     elif written.post_status == "relayed" and written.reach is not None:
         outcome = (
             f"relayed to the community: sent now to {written.reach.live}, "
-            f"{written.reach.digest} in a digest (their 24-hour window is closed)"
+            f"{written.reach.digest} wait for a digest"
         )
     elif written.post_status == "held":
         outcome = "held for the facilitator's approval"

@@ -134,8 +134,10 @@ def alert_resolve_view(request: HttpRequest, alert_id: int) -> HttpResponse:
     alert = Alert.objects.select_related("cohort").filter(pk=alert_id).first()
     if alert is None or not alert_can_handle(alert, request.user):
         raise Http404
-    alert_resolve(alert, request.user, note=request.POST.get("note", "")[:2000])
+    resolved = alert_resolve(alert, request.user, note=request.POST.get("note", "")[:2000])
     notice = _("Alert resolved. The message stays held: it is never relayed.")
+    if resolved.handled_by_id != request.user.pk:
+        notice = _("Someone else resolved this alert first; your note was not saved.")
     return render(request, "community/_items.html", _context(request, notice))
 
 
@@ -147,7 +149,7 @@ def message_handled_view(request: HttpRequest, message_id: int) -> HttpResponse:
     return render(request, "community/_items.html", _context(request, _("Marked handled.")))
 
 
-def refreshed(post: CommunityPost) -> CommunityPost:
+def _refreshed(post: CommunityPost) -> CommunityPost:
     post.refresh_from_db(fields=["status"])
     return post
 
@@ -159,13 +161,15 @@ def post_approve_view(request: HttpRequest, post_id: int) -> HttpResponse:
     notice: object
     if held_post_approve(post=post, user=request.user):
         reach = post_reach([post.pk]).get(post.pk, Reach())
-        notice = ngettext(
-            "Relayed: %(live)d man gets it now, %(digest)d in his next digest.",
-            "Relayed: %(live)d men get it now, %(digest)d in their next digest.",
-            reach.live,
-        ) % {"live": reach.live, "digest": reach.digest}
-    elif refreshed(post).status == CommunityPost.Status.HELD:
-        notice = _("Not relayed: it has an open safety alert. Resolve the alert first.")
+        now_part = ngettext("%(n)d man gets it now", "%(n)d men get it now", reach.live) % {
+            "n": reach.live
+        }
+        digest_part = ngettext(
+            "%(n)d in his next digest", "%(n)d in their next digest", reach.digest
+        ) % {"n": reach.digest}
+        notice = _("Relayed: %(now)s, %(digest)s.") % {"now": now_part, "digest": digest_part}
+    elif _refreshed(post).status == CommunityPost.Status.HELD:
+        notice = _("Not relayed: a safety alert holds this message, and it is never relayed.")
     else:
         notice = _("Someone else already handled this post.")
     return render(request, "community/_items.html", _context(request, notice))

@@ -144,7 +144,10 @@ def _schedule(groups: list[Group], now: dt.datetime) -> tuple[int, int]:
             # Losing this transaction in a crash only means the next run writes it again.
             cursor.execute("SET LOCAL synchronous_commit = off")
         _create_due_table(cursor, groups)
-        cursor.execute(insert, [now, now])
+        # Adapted as the ORM would: SQLite keeps datetimes as UTC text and compares them as
+        # text, so a raw `now` in another zone (-05:00 in Lima) read five hours early there.
+        at = connection.ops.adapt_datetimefield_value(now)
+        cursor.execute(insert, [at, at])
         written = cursor.rowcount
         cursor.execute(update)
         advanced = cursor.rowcount

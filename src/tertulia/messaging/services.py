@@ -173,8 +173,9 @@ def message_statuses_update(*, channel: str, updates: Sequence[StatusUpdate]) ->
     """message_status_update for a whole webhook's statuses with a handful of queries instead
     of several per status: a relay to 49 men brings back about 150 statuses, and applying them
     one by one kept the workers from the next posts (bench/relay.py). Same rules: statuses
-    never move a message backwards; a read marks his earlier messages read. Two reads for one
-    man in a batch count as his latest. Returns how many messages changed."""
+    never move a message backwards; a read marks his earlier messages read, each at the time of
+    the first read that reached it (a batch may hold a backlog of days: his reads are applied
+    in the order of the messages he read). Returns how many messages changed."""
     wanted = {u.provider_id for u in updates if u.status in ("delivered", "read", "failed")}
     if not wanted:
         return 0
@@ -186,7 +187,7 @@ def message_statuses_update(*, channel: str, updates: Sequence[StatusUpdate]) ->
     }
     changed = 0
     delivered: dict[dt.datetime, list[int]] = defaultdict(list)
-    latest_read: dict[int | None, tuple[Message, dt.datetime]] = {}
+    reads: dict[int | None, dict[int, tuple[Message, dt.datetime]]] = defaultdict(dict)
     failed: list[tuple[Message, StatusUpdate]] = []
     for update in updates:
         message = found.get(update.provider_id)
@@ -195,9 +196,8 @@ def message_statuses_update(*, channel: str, updates: Sequence[StatusUpdate]) ->
         if update.status == "delivered":
             delivered[update.at].append(message.pk)
         elif update.status == "read":
-            before = latest_read.get(message.participant_id)
-            if before is None or before[0].created_at <= message.created_at:
-                latest_read[message.participant_id] = (message, update.at)
+            # A message read twice: its first read counts, as one by one.
+            reads[message.participant_id].setdefault(message.pk, (message, update.at))
         elif update.status == "failed":
             failed.append((message, update))
     with transaction.atomic():
@@ -215,8 +215,14 @@ def message_statuses_update(*, channel: str, updates: Sequence[StatusUpdate]) ->
                 changed += Message.objects.filter(
                     pk__in=delivered[at], delivered_at__isnull=True
                 ).update(delivered_at=at)
-        if latest_read:
-            changed += _reads_record(list(latest_read.values()))
+        # Round k applies each man's k-th read, in the order of the messages he read: usually
+        # one round (one read per man), and as one by one when a batch holds several.
+        ordered = [
+            sorted(his.values(), key=lambda read: (read[0].created_at, read[0].pk))
+            for his in reads.values()
+        ]
+        for k in range(max((len(his) for his in ordered), default=0)):
+            changed += _reads_record([his[k] for his in ordered if len(his) > k])
     return changed
 
 

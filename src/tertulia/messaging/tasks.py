@@ -19,6 +19,9 @@ SEND_BATCHES_PER_TASK = 20
 # times 20 posts) instead of one worker taking it all, large enough to keep the channel's
 # concurrent sends busy.
 SEND_BATCH = 100
+# Rows queued and due for longer than this, with no send in progress, are sent by the clock's
+# tick: something queued them without a task of its own.
+CATCH_UP_AFTER = dt.timedelta(minutes=1)
 # Routing a man's message and sending what it produced (a keyword's answer, a community post
 # to 49 men) go before bookkeeping: a relay to 49 men brings back ~150 delivery statuses, and
 # in a FIFO queue their webhooks delayed the next posts' routing (bench/relay.py). The database
@@ -59,8 +62,10 @@ def schedule_due_task(now_iso: str | None = None) -> dict[str, int]:
     now = _when(now_iso)
     report = outbox_enqueue_due(now=now)
     outbox_recover_stale(now=now)
-    waiting = Outbox.objects.filter(status=Outbox.Status.QUEUED, due_at__lte=now)
-    if report.outbox_written or waiting.exists():
+    # Waiting a minute past due, and no send in progress: a running send chain is not doubled.
+    waiting = Outbox.objects.filter(status=Outbox.Status.QUEUED, due_at__lte=now - CATCH_UP_AFTER)
+    sending = Outbox.objects.filter(status=Outbox.Status.SENDING)
+    if report.outbox_written or (waiting.exists() and not sending.exists()):
         transaction.on_commit(lambda: send_outbox_task.enqueue(now.isoformat()))
     return {"outbox_written": report.outbox_written, "completed": report.completed}
 

@@ -120,7 +120,11 @@ def run_forever(*, webhooks: bool = True) -> None:
     from tertulia.messaging import pipeline
     from tertulia.messaging.signals import worker_starting
 
-    worker_starting.send(sender=None)
+    # A receiver that fails must not stop the worker (in `tertulia serve` it is a thread whose
+    # death nobody would see): what it prepares is then built when first needed.
+    for receiver, outcome in worker_starting.send_robust(sender=None):
+        if isinstance(outcome, Exception):
+            logger.error("worker start: %s failed", receiver, exc_info=outcome)
     # A routed post's copies are recorded on a thread of their own while the next post is
     # routed (messaging.pipeline); what was started is recorded before the worker exits.
     pipeline.pipeline_start()

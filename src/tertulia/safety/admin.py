@@ -34,7 +34,10 @@ class AlertAdmin(admin.ModelAdmin):
     @admin.display(description=_("why"))
     def why(self, alert: Alert) -> str:
         """The words that raised it, quoted, rather than the stored list of dicts."""
-        return ", ".join(f"“{e.get('text', '')}”" for e in alert.evidence) or "—"
+        words = [
+            f"“{e['text']}”" if e.get("text") else str(e.get("error", "")) for e in alert.evidence
+        ]
+        return ", ".join(w for w in words if w) or "—"
 
     @admin.display(description=_("man"))
     def man(self, alert: Alert) -> str:

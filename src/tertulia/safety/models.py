@@ -117,7 +117,7 @@ class Alert(models.Model):
         indexes = [models.Index(fields=["status", "escalated_at", "created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.get_category_display()} · {self.get_status_display()}"
+        return f"{self.get_category_display()} · {self.get_status_display()} (#{self.pk})"
 
 
 class Referral(models.Model):

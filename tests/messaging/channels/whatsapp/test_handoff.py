@@ -557,3 +557,25 @@ def test_when_statuses_cannot_be_applied_together_each_body_is_tried_alone(
     unprocessed = WebhookEvent.objects.filter(processed_at__isnull=True)
     assert [e.id for e in unprocessed] == [batch[1].id]  # tried again after the lease
     assert "could not be applied together" in caplog.text
+
+
+def test_statuses_of_two_numbers_are_applied_in_one_pass_each(simulated, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    for n in range(6):
+        handoff.webhook_event_store(
+            channel=CHANNEL if n % 2 else "whatsapp:other",
+            body=envelope(statuses=[status(f"wamid.T{n}")]).decode(),
+            received_at=clock.now(),
+            has_messages=False,
+        )
+    passes: list[list[int]] = []
+
+    def together(event_ids: list[int]) -> list[int]:
+        passes.append(event_ids)
+        WebhookEvent.objects.filter(pk__in=event_ids).update(processed_at=clock.now())
+        return []
+
+    monkeypatch.setattr(processing, "webhook_events_process_statuses", together)
+    claimed_at, batch = handoff.webhook_events_claim(limit=5, status_limit=50)
+    assert handoff.webhook_events_process_claimed(claimed_at, batch) == 6
+    ids = [e.id for e in batch]
+    assert passes == [ids[0::2], ids[1::2]]  # one pass per number, each in its order

@@ -176,14 +176,23 @@ def webhook_events_claim(
         claimable = claimable.filter(
             Q(has_messages=True) | Q(received_at__lt=now - STATUS_PATIENCE)
         )
+    columns = ("id", "has_messages", "channel")
     with transaction.atomic():
         rows = list(
             claimable.order_by("-has_messages", "id")
             .select_for_update(skip_locked=True)
-            .values_list("id", "has_messages", "channel")[:status_limit]
+            .values_list(*columns)[:limit]
         )
-        if rows and rows[0][1]:
-            rows = rows[:limit]
+        if rows and not rows[0][1] and status_limit > len(rows):
+            # Only statuses wait: take more of them. Locked in a second step, so that a claim
+            # that found men's messages locks only what it takes and the other workers take
+            # the next ones meanwhile.
+            rows += list(
+                claimable.filter(has_messages=False, id__gt=rows[-1][0])
+                .order_by("id")
+                .select_for_update(skip_locked=True)
+                .values_list(*columns)[: status_limit - len(rows)]
+            )
         if rows:
             WebhookEvent.objects.filter(id__in=[r[0] for r in rows]).update(claimed_at=now)
     return now, [Claimed(id=r[0], has_messages=r[1], channel=r[2]) for r in rows]
@@ -225,44 +234,49 @@ def webhook_events_process_claimed(
     channel: str | None = None,
     share_routing: bool = True,
 ) -> int:
-    """Process a claimed batch in order; return how many were processed. A failure leaves
-    its event claimed, so it is tried again when the lease ends. `channel` is the one the
-    batch was claimed from, if it was; with `share_routing` off every event's messages are
-    routed in place, none handed to routing tasks."""
+    """Process a claimed batch in order; return how many were processed. Its events with only
+    statuses are applied together, per channel, where the channel can (STATUS_PROCESSORS). A
+    failure leaves its event claimed, so it is tried again when the lease ends. `channel` is
+    the one the batch was claimed from, if it was; with `share_routing` off every event's
+    messages are routed in place, none handed to routing tasks."""
     done = 0
     token = claimed_at
     lost: set[int] = set()
-    index = 0
-    while index < len(events):
-        event = events[index]
+    taken: set[int] = set()  # applied with others of their channel, ahead of their turn
+    for index, event in enumerate(events):
+        if event.id in taken:
+            continue
         now = clock.now()
-        rest = [e.id for e in events[index:] if e.id not in lost]
+        rest = [e.id for e in events[index:] if e.id not in lost and e.id not in taken]
         if not event.has_messages and index > 0 and _message_waiting(now, channel):
             _release(token, rest)
             break
         if now - token > LEASE / 2:
             lost |= set(rest) - _renew(token, rest, now)
             token = now
+        if event.id in lost:
+            continue
         together = _status_processor(event.channel) if not event.has_messages else None
         if together is not None:
-            group = []
-            for other in events[index:]:
-                if other.has_messages or other.channel != event.channel:
-                    break
-                group.append(other)
-            index += len(group)
-            ids = [e.id for e in group if e.id not in lost]
+            # Every status-only event of this channel left in the batch, in their order: a
+            # batch's statuses come after its messages, from however many numbers.
+            ids = [
+                e.id
+                for e in events[index:]
+                if not e.has_messages
+                and e.channel == event.channel
+                and e.id not in lost
+                and e.id not in taken
+            ]
+            taken.update(ids)
             try:
-                alone = together(ids) if ids else []
+                alone = together(ids)
                 done += len(ids) - len(alone)
             except Exception:
                 logger.exception("%d status events could not be applied together", len(ids))
                 alone = ids
             for event_id in alone:
-                done += _process_one(event.channel, event_id, route_inline=True)
-            continue
-        index += 1
-        if event.id in lost:
+                done += _process_one(event.channel, event_id, route_inline=not share_routing)
             continue
         # The batch's first event is routed here; the others' messages go to routing
         # tasks, so that idle workers share a burst of posts instead of waiting in line.

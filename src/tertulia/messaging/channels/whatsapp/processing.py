@@ -95,9 +95,10 @@ def _claim_by_reference(channel: str, status: StatusEvent, at: dt.datetime) -> N
 
 
 def _apply_statuses(channel: str, statuses: list[StatusEvent], now: dt.datetime) -> None:
-    """Apply one webhook's statuses together (message_statuses_update): a few queries for a
-    batch of 50 rather than several per status. Claims by reference only for the statuses whose
-    message does not know its provider id yet."""
+    """Apply statuses together (message_statuses_update), one webhook's or several stored
+    bodies' of one channel: a few queries for a batch of 50 rather than several per status.
+    Claims by reference only for the statuses whose message does not know its provider id
+    yet."""
     if not statuses:
         return
     known = set(
