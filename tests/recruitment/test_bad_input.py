@@ -76,9 +76,9 @@ def test_volver_after_baja_picks_up_at_his_question(campaign, man: Man) -> None:
     )
     assert screening.returned_at == man.at
     queued = list(
-        Outbox.objects.filter(status=Outbox.Status.QUEUED, created_at=man.at).values_list(
-            "body", flat=True
-        )
+        Outbox.objects.filter(status=Outbox.Status.QUEUED, created_at=man.at)
+        .order_by("id")
+        .values_list("body", flat=True)
     )
     assert queued[0] == "¡Qué bueno que vuelvas, pata! 🙌 Seguimos donde nos quedamos."
     assert queued[1].startswith("¿Vives en el Perú?")
