@@ -48,7 +48,7 @@ def money_divide(money: Money, count: int) -> Money | None:
 
 def count_format(n: int) -> str:
     """A count grouped as the active language groups it: '15 460' in Spanish (a no-break
-    space; also in the CLI, whose language is the default, Spanish), '15,460' in English."""
+    space), '15,460' in English (the demo's printed report)."""
     return number_format(n, force_grouping=True)
 
 
