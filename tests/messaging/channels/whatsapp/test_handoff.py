@@ -579,3 +579,15 @@ def test_statuses_of_two_numbers_are_applied_in_one_pass_each(simulated, monkeyp
     assert handoff.webhook_events_process_claimed(claimed_at, batch) == 6
     ids = [e.id for e in batch]
     assert passes == [ids[0::2], ids[1::2]]  # one pass per number, each in its order
+
+
+def test_any_waiting_sees_what_a_claim_would_take(simulated) -> None:  # type: ignore[no-untyped-def]
+    assert not handoff.webhook_events_any_waiting()
+    store(messages=True, n=1)
+    assert handoff.webhook_events_any_waiting()
+    handoff.webhook_events_claim()
+    assert not handoff.webhook_events_any_waiting(), "claimed under a live lease"
+    later = clock.now() + handoff.LEASE + dt.timedelta(seconds=1)
+    assert handoff.webhook_events_any_waiting(later), "the lease ended: claimable again"
+    WebhookEvent.objects.update(processed_at=clock.now())
+    assert not handoff.webhook_events_any_waiting(later)
