@@ -155,7 +155,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"refusals": {"()": "tertulia.core.logs.RefusalsWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
-    "loggers": {"tertulia": {"level": os.environ.get("LOG_LEVEL", "INFO"), "propagate": True}},
+    "loggers": {
+        "tertulia": {"level": os.environ.get("LOG_LEVEL", "INFO"), "propagate": True},
+        "django.request": {"filters": ["refusals"], "propagate": True},
+    },
 }

@@ -361,3 +361,15 @@ def test_an_approved_post_and_a_private_reply_are_sent_at_once(
     assert sent[(cast["men"][0].participant_id, "*Facilitador (solo para ti):* Gracias, pata")] == (
         "sent"
     )
+
+
+@pytest.mark.django_db
+def test_a_refused_page_is_logged_on_one_line(client, caplog) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_user("solo", password="x-123456789"))
+    with caplog.at_level("WARNING", logger="django.request"):
+        assert client.get("/supervisor/").status_code == 403
+    refused = [r for r in caplog.records if r.name == "django.request"]
+    assert [r.getMessage() for r in refused] == ["Forbidden (Permission denied): /supervisor/"]
+    assert refused[0].exc_info is None
