@@ -149,11 +149,6 @@ def message_handled_view(request: HttpRequest, message_id: int) -> HttpResponse:
     return render(request, "community/_items.html", _context(request, _("Marked handled.")))
 
 
-def _refreshed(post: CommunityPost) -> CommunityPost:
-    post.refresh_from_db(fields=["status"])
-    return post
-
-
 @login_required
 @require_POST
 def post_approve_view(request: HttpRequest, post_id: int) -> HttpResponse:
@@ -168,10 +163,13 @@ def post_approve_view(request: HttpRequest, post_id: int) -> HttpResponse:
             "%(n)d in his next digest", "%(n)d in their next digest", reach.digest
         ) % {"n": reach.digest}
         notice = _("Relayed: %(now)s, %(digest)s.") % {"now": now_part, "digest": digest_part}
-    elif _refreshed(post).status == CommunityPost.Status.HELD:
-        notice = _("Not relayed: a safety alert holds this message, and it is never relayed.")
     else:
-        notice = _("Someone else already handled this post.")
+        post.refresh_from_db(fields=["status"])  # held still: an alert holds it
+        notice = (
+            _("Not relayed: a safety alert holds this message, and it is never relayed.")
+            if post.status == CommunityPost.Status.HELD
+            else _("Someone else already handled this post.")
+        )
     return render(request, "community/_items.html", _context(request, notice))
 
 

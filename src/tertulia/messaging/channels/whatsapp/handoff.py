@@ -41,7 +41,8 @@ import importlib
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,16 @@ _INSERT = (
 )
 
 
+@contextmanager
+def _prepared_cursor() -> Iterator[psycopg.Cursor[Any]]:
+    """A server-side-binding psycopg cursor on Django's connection (PostgreSQL only), for the
+    statements run on every POST or poll: prepared once per connection with `prepare=True`.
+    Django's error wrapper still marks a broken connection for replacement."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
+
+
 def webhook_event_store(
     *, channel: str, body: str, received_at: dt.datetime, has_messages: bool
 ) -> None:
@@ -93,11 +104,9 @@ def webhook_event_store(
         "[]",
     ]
     if connection.vendor == "postgresql":
-        # A statement prepared once per connection, its values sent apart: psycopg's
-        # client-side cursor would quote the whole encrypted body into the SQL text on every
-        # POST. Django's error wrapper still marks a broken connection for replacement.
-        connection.ensure_connection()
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        # Its values sent apart: psycopg's client-side cursor would quote the whole encrypted
+        # body into the SQL text on every POST.
+        with _prepared_cursor() as cursor:
             cursor.execute(_INSERT, values, prepare=True)
     else:
         with connection.cursor() as cursor:
@@ -235,8 +244,7 @@ def webhook_events_any_waiting(now: dt.datetime | None = None, channel: str | No
     each time (most of an idle worker's CPU)."""
     now = now or clock.now()
     if channel is None and connection.vendor == "postgresql":
-        connection.ensure_connection()
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        with _prepared_cursor() as cursor:
             cursor.execute(_ANY_WAITING, [now - LEASE], prepare=True)
             return cursor.fetchone() is not None
     return WebhookEvent.objects.filter(_claimable(now, channel)).exists()
